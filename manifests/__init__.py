@@ -1,0 +1,1 @@
+"""YAML build recipes for the paper's setups; ``synth build --config NAME`` finds them by name."""

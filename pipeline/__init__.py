@@ -1,0 +1,1 @@
+"""Config -> deterministic plan -> Ray workers -> shards, manifest and index."""
