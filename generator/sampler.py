@@ -5,9 +5,16 @@ shared stream, so a record does not depend on which worker, shard or batch asks 
 
 * the identity code of class ``c`` comes from ``(seed, IDENTITY, c)``: a class has one face
   wherever it is drawn;
-* the per-class constants of the single-factor modes come from ``(seed, CLASS, c)``;
+* the per-class constants of the factor modes come from ``(seed, CLASS, c)``;
 * everything per image (expression, pose, lighting, noise, the mixup partner and ratio) comes
   from ``(seed, IMAGE, c, k)``.
+
+Factor modes follow the reference's factor study: ``all`` draws expression, pose, lighting and
+noise fresh for every image; ``expression``, ``lighting`` and ``pose`` vary only that factor and
+fix the others per identity; ``none`` fixes all of them per identity, so only identity mixup
+varies within a class (the reference's mode 0). Mixup partners are drawn uniformly with
+replacement (the reference samples them without replacement per identity; with thousands of
+identities the difference is negligible, and per-image keyed draws keep records independent).
 
 Defaults, and why:
 
@@ -34,7 +41,7 @@ from synthface.errors import SynthError
 
 from . import layout
 
-FACTOR_MODES = ("all", "expression", "lighting", "pose")
+FACTOR_MODES = ("all", "expression", "lighting", "pose", "none")
 POSE_DISTRIBUTIONS = ("normal", "uniform")
 DEFAULT_MIXUP = tuple(round(float(v), 6) for v in np.linspace(0.6, 1.0, 11))
 
@@ -274,6 +281,7 @@ class Sampler:
                 "expression": self.prior.expression(rng),
                 "pose": self.prior.pose(rng),
                 "lighting": self.prior.lighting(rng),
+                "noise": self.prior.noise(rng),
             }
             self._class_consts[c] = consts
         return consts
@@ -298,13 +306,14 @@ class Sampler:
             "pose": self.prior.pose(rng),
             "lighting": self.prior.lighting(rng),
         }
+        fresh["noise"] = self.prior.noise(rng)
         mode = self.cfg.factors
         if mode != "all":
+            # As in the reference's factor study: everything but the named factor is fixed per identity.
             fixed = self._class_constants(c)
             fresh = {name: (value if name == mode else fixed[name]) for name, value in fresh.items()}
         for name, value in fresh.items():
             out[layout.SLICES[name]] = value
-        out[layout.SLICES["noise"]] = self.prior.noise(rng)
         return j, phi
 
     def batch(self, pairs: Iterable[Sequence[int]]) -> SampleBatch:

@@ -15,7 +15,7 @@ import click
 from synthface import __version__
 from synthface.errors import SynthError
 
-COMMAND_MODULES = ("pipeline.cli", "generator.cli", "trainer.cli")
+COMMAND_MODULES = ("pipeline.cli", "generator.cli", "generator.discofacegan.cli", "trainer.cli")
 
 
 class _Group(click.Group):
@@ -44,7 +44,7 @@ for _name in COMMAND_MODULES:
     try:
         _module = importlib.import_module(_name)
     except ModuleNotFoundError as _exc:
-        if _exc.name != _name:
+        if not _exc.name or not (_name == _exc.name or _name.startswith(_exc.name + ".")):
             raise
         continue
     for _command in getattr(_module, "COMMANDS", ()):
