@@ -105,8 +105,28 @@ def available() -> list[str]:
     return sorted(set(BUILTIN) | set(_entry_points()))
 
 
+def _from_path(path: str) -> type[Backend]:
+    """A backend given as ``package.module:ClassName`` (third parties without entry points, tests)."""
+    module, _, attr = path.partition(":")
+    if not module or not attr:
+        raise SynthError(f"generator path {path!r} must look like package.module:ClassName")
+    try:
+        obj = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise SynthError(f"generator {path!r}: cannot import module {exc.name!r}") from None
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise SynthError(f"generator {path!r}: module {module!r} has no {attr!r}")
+    if not (isinstance(obj, type) and issubclass(obj, Backend)):
+        raise SynthError(f"generator {path!r} is not a generator.registry.Backend subclass")
+    return obj
+
+
 def get(name: str) -> type[Backend]:
-    """The backend class registered as ``name``."""
+    """The backend class registered as ``name``, or given as an import path ``module:Class``."""
+    if ":" in name:
+        return _from_path(name)
     if name in BUILTIN:
         module, attr = BUILTIN[name].split(":")
         try:
@@ -118,7 +138,9 @@ def get(name: str) -> type[Backend]:
     eps = _entry_points()
     if name in eps:
         return eps[name].load()
-    raise SynthError(f"unknown generator {name!r}: available generators are {', '.join(available())}")
+    raise SynthError(
+        f"unknown generator {name!r}: available generators are {', '.join(available())} (or give module:Class)"
+    )
 
 
 def create(name: str, image_size: Any = 112, device: str = "cpu", **options: Any) -> Backend:

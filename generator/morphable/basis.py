@@ -1,0 +1,240 @@
+"""Identity, expression and appearance components of the morphable head.
+
+Each shape or expression component is a smooth displacement field over the mean head, scaled so
+that a standardised coefficient of 1 is one standard deviation of adult variation. The named
+(semantic) shape components take their standard deviations from published anthropometry
+(Farkas, *Anthropometry of the Head and Face*, 2nd ed., 1994, North American adult norms; and
+Zhuang et al., "Facial anthropometric differences among gender, ethnicity, and age groups",
+Ann. Occup. Hyg. 54(4), 2010), rounded and pooled over sexes and populations:
+
+    head breadth eu-eu          SD 6 mm      face length n-gn        SD 7 mm
+    bizygomatic breadth zy-zy   SD 6 mm      bigonial breadth go-go  SD 7 mm
+    head length g-op            SD 7 mm      nose height n-sn        SD 4 mm
+    nose width al-al            SD 3.5 mm    nasal tip protrusion    SD 3 mm
+    intercanthal en-en          SD 3 mm      palpebral fissure ex-en SD 2 mm (canthal tilt SD 3 deg)
+    mouth width ch-ch           SD 4 mm      upper / lower lip height SD 2 mm
+    chin height sto-gn          SD 4 mm      ear length sa-sba       SD 4 mm
+
+The remaining shape components are smooth random bumps (1-2.5 cm wide, 1-1.5 mm high), mostly
+mirror-symmetric, for the fine-scale differences that named measurements miss. Expressions are
+named facial actions (after FACS action units) plus small local random deformations. Appearance
+("albedo") components are named colour and hair parameters followed by smooth random colour fields;
+the renderer turns the named ones into skin, hair, iris and lip colours (see ``appearance``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .mesh import CHIN_Y, EYE_X, EYE_Y, MOUTH_HALF_W, MOUTH_Y, NOSE_TIP_Y, PART_EAR, Mesh
+
+N_SHAPE, N_EXPR, N_ALBEDO = 80, 64, 80
+# Named appearance parameters (the first N_APPEARANCE albedo coefficients); see ``appearance``.
+APPEARANCE = (
+    "melanin", "haemoglobin", "olive", "hair_dark", "hair_red", "hair_grey", "iris_dark", "iris_hue",
+    "lip_red", "lip_dark", "brow_density", "brow_thickness", "beard", "blush", "eye_shadow", "texture",
+    "hairline", "hair_length", "fringe", "shine", "brow_colour", "pattern_u", "pattern_v", "lashes",
+    "sclera", "nose_red", "brow_arch", "lip_contrast",
+)
+N_APPEARANCE = len(APPEARANCE)
+# Expressions whose coefficient only acts in one direction (a jaw cannot open negatively).
+ONE_SIDED_EXPR = (1, 3, 4, 5, 6, 12, 15, 17, 21)
+EYE_CLOSE_L, EYE_CLOSE_R, BLINK, SQUINT, BROW_RAISE = 4, 5, 6, 17, 2
+
+
+@dataclass
+class Basis:
+    shape: np.ndarray  # [80, N*3] float32
+    expr: np.ndarray  # [64, N*3] float32
+    albedo: np.ndarray  # [80 - N_APPEARANCE, N*3] float32: relative colour modulation fields
+    beard: np.ndarray  # [N] beard-area weight
+    blush: np.ndarray  # [N] cheek weight
+    eye_area: np.ndarray  # [N] weight around the eyes (shadow)
+    nose: np.ndarray  # [N] nose-tip weight
+
+
+def _g(dx, dy, sx, sy):
+    return np.exp(-0.5 * ((dx / sx) ** 2 + (dy / sy) ** 2))
+
+
+def _smoothstep(e0, e1, x):
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+class _Fields:
+    """Helpers over the mean mesh for writing displacement fields compactly."""
+
+    def __init__(self, mesh: Mesh):
+        self.m = mesh
+        self.p = mesh.verts
+        self.u, self.v = mesh.uv[:, 0], mesh.uv[:, 1]
+        self.au = np.abs(self.u)
+        self.sgn = np.sign(self.u)
+        self.front = np.clip(mesh.front, 0.0, 1.0)
+        self.is_ear = np.zeros(len(self.p), bool)
+        self.is_ear[mesh.ear_range[0] : mesh.ear_range[1]] = True
+        self.face = self.front * ~self.is_ear
+
+    def vec(self, dx=0.0, dy=0.0, dz=0.0) -> np.ndarray:
+        out = np.zeros_like(self.p)
+        out[:, 0], out[:, 1], out[:, 2] = dx, dy, dz
+        return out
+
+
+def _shape_components(f: _Fields, rng: np.random.Generator) -> list[np.ndarray]:
+    p, u, v, au, sgn, face = f.p, f.u, f.v, f.au, f.sgn, f.face
+    below_eyes = _smoothstep(0.5, -2.0, v)
+    jaw = _g(0.0, v + 9.0, 1.0, 2.6)
+    eye = _g(au - EYE_X, v - EYE_Y, 1.5, 1.05) * face
+    nose = np.exp(-0.5 * (u / 1.6) ** 2) * _smoothstep(1.2, 0.2, v) * _smoothstep(-5.3, -4.3, v) * face
+    mouth = _g(u, v - MOUTH_Y, 3.0, 1.5) * face
+    chin = _g(u, v - (CHIN_Y + 1.5), 2.2, 1.6) * face
+    comps = [
+        f.vec(dx=0.30 * p[:, 0] / 7.5),  # head breadth
+        f.vec(dy=0.70 * np.clip(v / CHIN_Y, 0.0, 1.0) * below_eyes + 0.7 * (v < CHIN_Y)),  # face length
+        f.vec(dz=-0.35 * np.clip(-p[:, 2] / 9.0, 0.0, 1.0)),  # head length (occiput)
+        f.vec(dx=0.35 * sgn * jaw * np.clip(au / 5.0, 0.0, 1.0)),  # bigonial (jaw) breadth
+        f.vec(dx=0.30 * sgn * _g(au - 6.6, v + 1.6, 1.4, 1.5)),  # bizygomatic breadth
+        f.vec(dz=0.35 * chin),  # chin projection
+        f.vec(dy=-0.40 * chin),  # chin height
+        f.vec(dx=0.25 * u / 2.0 * chin),  # chin width
+        f.vec(dz=0.30 * _g(au - 4.5, v + 1.9, 1.3, 1.0) * face),  # cheekbone prominence
+        f.vec(dz=0.35 * _g(au - 4.4, v + 5.6, 1.6, 1.8) * face, dx=0.2 * sgn * _g(au - 5.5, v + 5.6, 1.6, 1.8)),  # cheeks
+        f.vec(dy=-0.40 * nose * np.clip((1.0 - v) / 5.0, 0.0, 1.0)),  # nose height (n-sn)
+        f.vec(dx=0.18 * sgn * _g(au - 1.2, v + 3.9, 0.9, 0.9) * face),  # nose width
+        f.vec(dz=0.28 * _g(u, v + 1.6, 0.9, 1.7) * face),  # nasal bridge height
+        f.vec(dz=0.30 * _g(u, v - NOSE_TIP_Y, 0.8, 0.7) * face),  # nasal tip protrusion
+        f.vec(dy=0.20 * _g(u, v + 3.6, 0.9, 0.6) * face),  # tip rotation (up-turned)
+        f.vec(dx=0.15 * sgn * eye),  # intercanthal width (eye spacing)
+        f.vec(dx=0.07 * (au - EYE_X) * sgn * eye, dy=0.07 * (v - EYE_Y) * eye),  # eye size
+        f.vec(dy=0.055 * (au - EYE_X) * eye),  # canthal tilt
+        f.vec(dy=0.18 * eye),  # eye height
+        f.vec(dz=-0.25 * _g(au - EYE_X, v, 1.3, 0.9) * face),  # eye depth
+        f.vec(dz=0.25 * _g(au - 2.7, v - 1.7, 2.0, 0.8) * face),  # brow ridge
+        f.vec(dy=0.22 * _g(au - 3.0, v - 1.9, 2.2, 0.8) * face),  # brow height
+        f.vec(dz=-0.40 * np.clip((v - 1.0) / 5.0, 0.0, 1.0) * face),  # forehead slope
+        f.vec(dy=0.45 * np.clip((v - 2.0) / 9.8, 0.0, 1.0)),  # cranial height
+        f.vec(dx=0.20 * sgn * _g(au - MOUTH_HALF_W, v - MOUTH_Y, 0.9, 0.9) * face),  # mouth width
+        f.vec(dy=0.16 * _g(u, v - (MOUTH_Y + 0.8), 2.2, 0.35) * face, dz=0.12 * _g(u, v - (MOUTH_Y + 0.45), 2.0, 0.4) * face),  # upper lip
+        f.vec(dy=-0.18 * _g(u, v - (MOUTH_Y - 1.0), 2.0, 0.4) * face, dz=0.14 * _g(u, v - (MOUTH_Y - 0.55), 1.9, 0.45) * face),  # lower lip
+        f.vec(dy=-0.22 * mouth * _smoothstep(-4.6, -5.6, v)),  # philtrum length
+        f.vec(dy=-0.25 * jaw * np.clip(au / 5.5, 0.0, 1.0) ** 2),  # gonial angle (jaw drop at the back)
+        f.vec(dz=-0.30 * _smoothstep(-11.0, -12.5, v) * _smoothstep(-15.0, -12.5, v) * (p[:, 2] > 0)),  # under-chin fullness
+        f.vec(dx=0.30 * p[:, 0] / 5.3 * _smoothstep(-11.0, -13.0, v)),  # neck width
+        f.vec(dx=0.25 * np.sign(p[:, 0]) * f.is_ear * np.clip((np.abs(p[:, 0]) - 6.5) / 2.0, 0.0, 1.0)),  # ear protrusion
+        f.vec(dy=0.25 * f.is_ear * (v - (-1.9)) / 3.0),  # ear length
+        f.vec(dz=0.22 * _g(au - 3.2, v + 1.3, 1.2, 0.5) * face),  # under-eye fullness
+        f.vec(dz=-0.18 * _g(au - 2.7, v + 5.0, 0.6, 1.4) * face),  # nasolabial depth
+        f.vec(dz=-0.20 * _g(au - 6.0, v - 1.5, 0.9, 1.4) * face),  # temple hollows
+        f.vec(dx=0.10 * _g(u + 3.0, v + 2.0, 3.0, 4.0) * face),  # mild asymmetry
+        f.vec(dz=0.2 * _g(u, v - 3.5, 3.0, 2.0) * face),  # forehead bulge
+    ]
+    # Hair volume: the scalp grows outwards where hair usually is.
+    scalp = _smoothstep(4.5, 7.0, v) * (1 - f.face * 0.6) + (1 - f.face) * _smoothstep(-2.0, 2.0, v) * ~f.is_ear
+    comps.append(f.m.normal_hint * (0.45 * np.clip(scalp, 0.0, 1.0))[:, None])
+    # Fine-scale random bumps, mostly symmetric, on the face.
+    while len(comps) < N_SHAPE:
+        field = np.zeros_like(p)
+        sym = rng.random() < 0.7
+        for _ in range(rng.integers(1, 4)):
+            cu, cv = rng.uniform(0.0, 5.5), rng.uniform(-11.0, 4.0)
+            su, sv = rng.uniform(0.5, 1.3), rng.uniform(0.5, 1.3)
+            amp = rng.normal(0.0, 0.13)
+            w = _g(au - cu, v - cv, su, sv) if sym else _g(u - cu * rng.choice([-1, 1]), v - cv, su, sv)
+            field[:, 2] += amp * w * face
+            field[:, 1] += 0.3 * rng.normal(0.0, 0.1) * w * face
+        comps.append(field)
+    return comps[:N_SHAPE]
+
+
+def _expression_components(f: _Fields, rng: np.random.Generator) -> list[np.ndarray]:
+    p, u, v, au, sgn, face = f.p, f.u, f.v, f.au, f.sgn, f.face
+    corner = _g(au - MOUTH_HALF_W, v - MOUTH_Y, 1.1, 0.9) * face
+    cheek = _g(au - 3.8, v + 3.5, 1.6, 1.4) * face
+    upper = (v > MOUTH_Y) * _g(u, v - MOUTH_Y, 2.8, 1.2) * face
+    # The jaw opens below the lip seam; the weight fades towards the corners so the opening is a lens.
+    lower = (v < MOUTH_Y) * np.clip(1.0 - (au / 3.2) ** 2, 0.0, 1.0) ** 0.7 * _smoothstep(-14.0, -11.0, v)
+    lower = np.maximum(lower, (v < MOUTH_Y) * _smoothstep(-4.0, -1.0, -au) * _smoothstep(-13.5, -10.5, v))
+    lower *= ~f.is_ear
+    jaw_rot = lower * np.clip(1.0 - np.clip(-p[:, 2], 0.0, None) / 4.0, 0.0, 1.0)
+    brow = _g(au - 3.0, v - 1.9, 2.2, 0.9) * face
+    inner_brow = _g(au - 1.5, v - 1.7, 1.0, 0.8) * face
+    lower_lid = _g(au - EYE_X, v + 0.6, 1.2, 0.5) * face
+    comps = [
+        f.vec(dx=0.35 * sgn * corner, dy=0.40 * corner + 0.25 * cheek, dz=-0.15 * corner + 0.12 * cheek),  # 0 smile
+        f.vec(dy=-1.10 * jaw_rot, dz=-0.35 * jaw_rot),  # 1 jaw open
+        f.vec(dy=0.45 * brow + 0.10 * _g(u, v - 4.0, 4.0, 2.0) * face),  # 2 brow raise
+        f.vec(dx=-0.18 * sgn * inner_brow, dy=-0.28 * inner_brow, dz=0.05 * inner_brow),  # 3 brow lower/frown
+        f.vec(dy=-0.06 * (u < 0) * _g(au - EYE_X, v - 0.7, 1.3, 0.5) * face),  # 4 close eye (image left)
+        f.vec(dy=-0.06 * (u > 0) * _g(au - EYE_X, v - 0.7, 1.3, 0.5) * face),  # 5 close eye (image right)
+        f.vec(dy=-0.06 * _g(au - EYE_X, v - 0.7, 1.3, 0.5) * face),  # 6 blink
+        f.vec(dx=-0.30 * sgn * corner, dz=0.30 * _g(u, v - MOUTH_Y, 1.8, 0.9) * face),  # 7 pucker
+        f.vec(dz=-0.15 * _g(u, v - MOUTH_Y, 2.0, 0.9) * face),  # 8 lip press
+        f.vec(dx=0.35 * (u < 0) * -1 * corner, dy=0.4 * (u < 0) * corner),  # 9 half smile (image left)
+        f.vec(dx=0.35 * (u > 0) * corner, dy=0.4 * (u > 0) * corner),  # 10 half smile (image right)
+        f.vec(dx=0.35 * lower),  # 11 jaw sideways
+        f.vec(dz=0.35 * cheek + 0.2 * _g(au - 3.2, v - MOUTH_Y, 1.2, 1.3) * face),  # 12 cheek puff
+        f.vec(dy=0.22 * upper * _g(au - 1.0, v + 5.5, 1.5, 1.0) + 0.12 * _g(au - 1.3, v + 3.6, 0.8, 0.8) * face),  # 13 upper-lip raise
+        f.vec(dx=0.30 * sgn * corner, dy=-0.12 * corner),  # 14 lip stretch
+        f.vec(dy=-0.18 * (v < MOUTH_Y) * _g(u, v - MOUTH_Y + 0.6, 1.8, 0.6) * face),  # 15 lower-lip depress
+        f.vec(dy=0.2 * chin_w(u, v, face), dz=0.1 * chin_w(u, v, face)),  # 16 chin raise
+        f.vec(dy=0.12 * lower_lid + 0.1 * cheek),  # 17 squint
+        f.vec(dy=0.30 * inner_brow),  # 18 inner brow raise
+        f.vec(dy=-0.35 * corner),  # 19 lip corner depress
+        f.vec(dz=0.2 * _g(u, v - MOUTH_Y, 2.3, 0.5) * face),  # 20 lip funnel
+        f.vec(dy=0.2 * (v > MOUTH_Y) * _g(u, v - MOUTH_Y, 1.6, 0.7) * face),  # 21 upper lip up (mouth slightly open)
+    ]
+    regions = [(MOUTH_HALF_W, MOUTH_Y, 1.0), (3.5, 1.8, 1.2), (3.8, -3.5, 1.4), (0.0, MOUTH_Y, 1.2), (1.5, -4.0, 0.8)]
+    while len(comps) < N_EXPR:
+        cu, cv, s = regions[rng.integers(len(regions))]
+        cu += rng.normal(0, 0.5)
+        cv += rng.normal(0, 0.5)
+        w = _g(au - abs(cu), v - cv, s, s) * face
+        if rng.random() < 0.3:
+            w = w * (sgn == rng.choice([-1, 1]))
+        d = rng.normal(0.0, 0.08, 3)
+        comps.append(f.vec(dx=d[0] * sgn * w, dy=d[1] * w, dz=d[2] * w))
+    return comps[:N_EXPR]
+
+
+def chin_w(u, v, face):
+    return _g(u, v - (CHIN_Y + 2.0), 2.0, 1.5) * face
+
+
+def _albedo_fields(f: _Fields, rng: np.random.Generator) -> list[np.ndarray]:
+    """Smooth random relative colour fields: luminance blotches, redness, yellowness."""
+    u, v, p = f.u, f.v, f.p
+    fields = []
+    for k in range(N_ALBEDO - N_APPEARANCE):
+        field = np.zeros_like(p)
+        lum = np.zeros(len(p))
+        for _ in range(3):
+            cu, cv = rng.uniform(-5.5, 5.5), rng.uniform(-11.0, 5.0)
+            s = rng.uniform(0.8, 2.2)
+            lum += rng.normal(0.0, 0.035) * _g(u - cu, v - cv, s, s)
+        # Most fields change brightness, some change hue (red-green or yellow-blue).
+        chroma = rng.normal(0.0, 1.0, 3) * np.array([0.25, 0.12, 0.25]) if k % 3 else np.zeros(3)
+        field[:] = lum[:, None] * (1.0 + chroma[None, :])
+        fields.append(field)
+    return fields
+
+
+def build_basis(mesh: Mesh) -> Basis:
+    rng = np.random.Generator(np.random.PCG64(20211011))
+    f = _Fields(mesh)
+    flat = lambda comps: np.ascontiguousarray(np.stack([c.reshape(-1) for c in comps]).astype(np.float32))
+    u, v, au, face = f.u, f.v, f.au, f.face
+    beard = (_smoothstep(-3.8, -5.0, v) * (face > 0.15) * np.clip(1.0 - (au / 6.5) ** 4, 0, 1)).astype(np.float32)
+    beard *= 1.0 - _g(u, v - (MOUTH_Y - 0.1), 2.4, 0.75)  # lips stay clear
+    return Basis(
+        shape=flat(_shape_components(f, rng)),
+        expr=flat(_expression_components(f, rng)),
+        albedo=flat(_albedo_fields(f, rng)),
+        beard=beard.astype(np.float32),
+        blush=(_g(au - 4.0, v + 3.0, 1.4, 1.3) * face).astype(np.float32),
+        eye_area=(_g(au - EYE_X, v + 0.3, 1.6, 0.9) * face).astype(np.float32),
+        nose=(_g(u, v - NOSE_TIP_Y - 0.2, 1.0, 1.0) * face).astype(np.float32),
+    )

@@ -1,0 +1,95 @@
+"""The assembled morphable model: mean head, components, detail textures, per-triangle flags.
+
+Built in code from a fixed seed (about a second), once per process; nothing is downloaded or read
+from disk, so the model is the same wherever the package is installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .basis import N_APPEARANCE, ONE_SIDED_EXPR, Basis, build_basis
+from .mesh import EYE_X, MOUTH_Y, PART_EAR, Mesh, build_mesh
+from .raster import sparse_runs
+from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL
+
+
+@dataclass
+class Model:
+    mesh: Mesh
+    basis: Basis
+    mean: np.ndarray  # [N*3] float32
+    geo_runs: tuple  # sparse runs of the 144 shape-then-expression components (raster.sparse_runs)
+    albedo_runs: tuple  # sparse runs of the random colour fields
+    albedo_zero: np.ndarray  # [N*3] float32
+    one_sided: np.ndarray  # [64] bool
+    tris: np.ndarray  # [T, 3] int32
+    two_sided: np.ndarray  # [T] bool
+    tri_flags: np.ndarray  # [T] int32
+    uv: np.ndarray  # [N, 2] float64
+    front: np.ndarray  # [N] float64
+    tex_skin: np.ndarray  # [256, 256] float64, zero-mean
+    tex_hair: np.ndarray  # [256, 256] float64 in [0, 1]
+
+
+def _filtered_noise(rng, sigma_rows: float, sigma_cols: float, n: int = 256) -> np.ndarray:
+    """Tileable Gaussian-filtered white noise (filtering in the Fourier domain wraps around)."""
+    white = rng.standard_normal((n, n))
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.fftfreq(n)[None, :]
+    filt = np.exp(-2.0 * np.pi**2 * ((fy * sigma_rows) ** 2 + (fx * sigma_cols) ** 2))
+    out = np.real(np.fft.ifft2(np.fft.fft2(white) * filt))
+    return out / out.std()
+
+
+def _tri_flags(mesh: Mesh) -> np.ndarray:
+    uv = mesh.uv[mesh.tris]  # [T, 3, 2]
+    lo, hi = uv.min(axis=1), uv.max(axis=1)
+    alo = np.where((lo[:, 0] <= 0) & (hi[:, 0] >= 0), 0.0, np.minimum(np.abs(lo[:, 0]), np.abs(hi[:, 0])))
+    ahi = np.maximum(np.abs(lo[:, 0]), np.abs(hi[:, 0]))
+
+    def box(u0, u1, v0, v1):
+        return (ahi >= u0) & (alo <= u1) & (hi[:, 1] >= v0) & (lo[:, 1] <= v1)
+
+    head = mesh.part != PART_EAR
+    flags = np.zeros(len(mesh.tris), np.int32)
+    flags |= np.where(box(EYE_X - 2.0, EYE_X + 2.0, -1.3, 1.4) & head, F_EYE, 0)
+    flags |= np.where(box(0.4, 6.0, 0.6, 3.4) & head, F_BROW, 0)
+    flags |= np.where(box(0.0, 3.2, MOUTH_Y - 1.6, MOUTH_Y + 1.3) & head, F_MOUTH, 0)
+    flags |= np.where(box(0.0, 1.4, -5.0, -3.6) & head, F_NOSTRIL, 0)
+    return flags
+
+
+@lru_cache(maxsize=1)
+def build_model() -> Model:
+    mesh = build_mesh()
+    basis = build_basis(mesh)
+    rng = np.random.Generator(np.random.PCG64(1994))
+    skin = 0.6 * _filtered_noise(rng, 0.8, 0.8) + 0.4 * _filtered_noise(rng, 4.0, 4.0)
+    hair = _filtered_noise(rng, 5.0, 0.6)
+    hair = np.clip(0.5 + 0.3 * hair, 0.0, 1.0)
+    one_sided = np.zeros(64, bool)
+    one_sided[list(ONE_SIDED_EXPR)] = True
+    n = len(mesh.verts)
+    return Model(
+        mesh=mesh,
+        basis=basis,
+        mean=np.ascontiguousarray(mesh.verts.reshape(-1).astype(np.float32)),
+        geo_runs=sparse_runs(np.concatenate([basis.shape, basis.expr])),
+        albedo_runs=sparse_runs(basis.albedo),
+        albedo_zero=np.zeros(n * 3, np.float32),
+        one_sided=one_sided,
+        tris=np.ascontiguousarray(mesh.tris),
+        two_sided=mesh.part == PART_EAR,
+        tri_flags=_tri_flags(mesh),
+        uv=np.ascontiguousarray(mesh.uv.astype(np.float64)),
+        front=mesh.front.astype(np.float64),
+        tex_skin=np.ascontiguousarray(skin * 0.5),
+        tex_hair=np.ascontiguousarray(hair),
+    )
+
+
+__all__ = ["Model", "build_model", "N_APPEARANCE"]

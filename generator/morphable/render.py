@@ -1,0 +1,406 @@
+"""The per-sample render: pose, camera, alignment, rasterisation, deferred shading, edge AA.
+
+Everything after the component blend runs here, one sample at a time, with scratch buffers reused
+across the batch. The similarity transform that maps the projected 3D landmarks onto the ArcFace
+template is folded into the viewport before rasterising, so the image is rendered directly in the
+aligned frame (no resampling blur, exact landmark placement).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .background import BG_PARAMS, N_DISTANCE, N_SEED, background, background_params, hash_uniform, phi
+from .basis import BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, N_APPEARANCE, SQUINT
+from .mesh import PART_EAR
+from .raster import rasterise, vertex_normals
+from .shading import hair_level, paint, sh_irradiance, smoothstep
+
+N_PARAMS = 64
+SHAPE0, ALB0, EXPR0, POSE0, LIGHT0, NOISE0 = 0, 80, 160, 224, 227, 254
+
+_SKIN = np.array(
+    [
+        [0.92, 0.76, 0.67],
+        [0.87, 0.67, 0.55],
+        [0.77, 0.57, 0.43],
+        [0.62, 0.43, 0.30],
+        [0.42, 0.28, 0.19],
+        [0.25, 0.165, 0.12],
+    ]
+)
+_HAIR = np.array([[0.72, 0.58, 0.38], [0.45, 0.31, 0.18], [0.19, 0.12, 0.075], [0.055, 0.045, 0.04]])
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _palette(pal, t, o, out):
+    n = pal.shape[0] - 1
+    x = min(max(t, 0.0), 1.0) * n
+    i = min(int(x), n - 1)
+    f = x - i
+    for c in range(3):
+        out[o + c] = pal[i, c] + (pal[i + 1, c] - pal[i, c]) * f
+
+
+@njit(cache=True, fastmath=True)
+def appearance(rec, P):
+    """Named appearance coefficients -> colours and detail parameters (P[14:45], P[54]).
+
+    Correlations follow populations: darker skin goes with darker hair and irises on average, but
+    each has its own coefficient so every combination occurs.
+    """
+    a = rec[ALB0 : ALB0 + N_APPEARANCE]
+    m = phi(0.95 * a[0])
+    _palette(_SKIN, m, 14, P)
+    hb, ol = 0.05 * a[1], 0.035 * a[2]
+    P[14] *= 1.0 + hb
+    P[15] *= 1.0 - 0.6 * hb + ol
+    P[16] *= 1.0 - 0.6 * hb - 1.5 * ol
+    hd = phi(0.9 * a[3] + 2.2 * (m - 0.3))
+    _palette(_HAIR, hd, 17, P)
+    red = max(phi(a[4]) - 0.75, 0.0) * 4.0 * (1.0 - hd)
+    P[17] *= 1.0 + 0.5 * red
+    P[18] *= 1.0 - 0.1 * red
+    P[19] *= 1.0 - 0.35 * red
+    grey = phi(a[5] - 1.7)
+    for c in range(3):
+        P[17 + c] += (0.58 - P[17 + c]) * grey
+    idk = phi(0.8 * a[6] + 2.8 * (m - 0.2))
+    hue = phi(a[7])
+    light_r, light_g, light_b = 0.30 + 0.10 * hue, 0.42 - 0.02 * hue, 0.55 - 0.33 * hue
+    brown = smoothstep(0.15, 0.55, idk)
+    dark = smoothstep(0.6, 1.0, idk)
+    P[20] = light_r + (0.24 - light_r) * brown + (0.09 - 0.24) * dark
+    P[21] = light_g + (0.13 - light_g) * brown + (0.05 - 0.13) * dark
+    P[22] = light_b + (0.065 - light_b) * brown + (0.03 - 0.065) * dark
+    lr, ld = 0.04 * a[8], phi(a[9])
+    lipdark = 1.0 - 0.12 * ld - 0.18 * m + 0.05 * a[27]
+    P[23] = P[14] * (0.92 + lr) * lipdark
+    P[24] = P[15] * (0.68 - 0.6 * lr) * lipdark
+    P[25] = P[16] * (0.74 - 0.3 * lr) * lipdark
+    bc = 0.75 + 0.1 * a[20]
+    for c in range(3):
+        P[26 + c] = P[17 + c] * bc * (1.0 - 0.25 * grey)
+    P[29] = min(max(0.6 + 0.18 * a[10], 0.15), 0.95)  # brow density
+    P[30] = a[11]  # brow thickness
+    P[31] = max(phi(a[12]) - 0.62, 0.0) / 0.38  # stubble (about 4 in 10 have some)
+    P[32] = 0.10 * (1.0 + 0.5 * a[13])  # blush
+    P[33] = 0.07 * (1.0 + 0.5 * a[14])  # eye-area shadow
+    P[34] = min(max(0.10 * (1.0 + 0.35 * a[15]), 0.02), 0.25)  # fine texture amplitude
+    P[35] = 6.3 + 0.8 * a[16]  # front hairline height above the eyes
+    P[36] = phi(0.9 * a[17]) ** 1.6  # hair length over the sides and back
+    P[37] = max(a[18] - 0.4, 0.0) * 1.6  # fringe
+    P[38] = min(max(1.0 + 0.4 * a[19], 0.3), 2.2)  # skin shine
+    P[39] = 37.0 * a[21]
+    P[40] = 37.0 * a[22]
+    P[41] = min(max(0.8 + 0.15 * a[23], 0.3), 1.0)
+    P[42] = a[24]
+    P[43] = max(a[25], 0.0)
+    P[44] = a[26]
+    P[54] = a[27] * 0.5
+    return m
+
+
+@njit(cache=True, fastmath=True)
+def _pose_and_camera(rec, P):
+    p, y, r = rec[POSE0], rec[POSE0 + 1], rec[POSE0 + 2]
+    cp, sp, cy, sy, cr, sr = math.cos(p), math.sin(p), math.cos(y), math.sin(y), math.cos(r), math.sin(r)
+    # R = Rz(roll) @ Ry(yaw) @ Rx(pitch)
+    P[0] = cr * cy
+    P[1] = cr * sy * sp - sr * cp
+    P[2] = cr * sy * cp + sr * sp
+    P[3] = sr * cy
+    P[4] = sr * sy * sp + cr * cp
+    P[5] = sr * sy * cp - cr * sp
+    P[6] = -sy
+    P[7] = cy * sp
+    P[8] = cy * cp
+    P[9] = min(max(65.0 * math.exp(0.25 * rec[NOISE0 + N_DISTANCE]), 40.0), 120.0)
+
+
+@njit(cache=True, fastmath=True)
+def _eyes_open(rec, P, shape_eye):
+    e = rec[EXPR0:]
+    base = 1.0 + 0.06 * shape_eye + 0.05 * e[BROW_RAISE]
+    for side, own in ((0, EYE_CLOSE_L), (1, EYE_CLOSE_R)):
+        c = 0.55 * _one_sided(e[own]) + 0.55 * _one_sided(e[BLINK]) + 0.3 * _one_sided(e[SQUINT])
+        P[45 + side] = min(max(base - c, 0.0), 1.15)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _one_sided(z):
+    """max(z, 0)^2 / (max(z, 0) + 0.3): zero for z <= 0, smooth at 0, ~z - 0.3 for large z."""
+    if z <= 0.0:
+        return 0.0
+    return z * z / (z + 0.3)
+
+
+@njit(cache=True)
+def expression_coeffs(coeffs, one_sided, out):
+    """Blend weights [B, 144]: shape as is, expressions with the one-sided ones rectified."""
+    for b in range(coeffs.shape[0]):
+        for k in range(80):
+            out[b, k] = coeffs[b, SHAPE0 + k]
+        for k in range(64):
+            z = coeffs[b, EXPR0 + k]
+            out[b, 80 + k] = _one_sided(z) if one_sided[k] else z
+
+
+@njit(cache=True, fastmath=True)
+def _fit_similarity(src, dst, M):
+    """Least-squares similarity (rotation, uniform scale, translation) mapping src [5,2] onto dst."""
+    n = src.shape[0]
+    sx = sy = dx = dy = 0.0
+    for i in range(n):
+        sx += src[i, 0]
+        sy += src[i, 1]
+        dx += dst[i, 0]
+        dy += dst[i, 1]
+    sx /= n
+    sy /= n
+    dx /= n
+    dy /= n
+    num_a = num_b = den = 0.0
+    for i in range(n):
+        px, py = src[i, 0] - sx, src[i, 1] - sy
+        qx, qy = dst[i, 0] - dx, dst[i, 1] - dy
+        num_a += px * qx + py * qy
+        num_b += px * qy - py * qx
+        den += px * px + py * py
+    a, b = num_a / den, num_b / den
+    M[0], M[1] = a, b
+    M[2] = dx - (a * sx - b * sy)
+    M[3] = dy - (b * sx + a * sy)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _bg_at(grid, xi, yi, out):
+    gx, gy = xi >> 2, yi >> 2
+    fx, fy = (xi & 3) * 0.25, (yi & 3) * 0.25
+    for c in range(3):
+        top = grid[gy, gx, c] + (grid[gy, gx + 1, c] - grid[gy, gx, c]) * fx
+        bot = grid[gy + 1, gx, c] + (grid[gy + 1, gx + 1, c] - grid[gy + 1, gx, c]) * fx
+        out[c] = top + (bot - top) * fy
+
+
+@njit(cache=True, fastmath=True)
+def render_one(
+    rec, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, beard_w, blush_w, eye_w, nose_w,
+    lm_i, lm_w, template, tex_skin, tex_hair, img, lm_out, vis_out,
+    V, SX, SY, SZ, NRM, ALB, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0,
+):
+    """Render one record into ``img`` [H, W, 3] uint8; returns the skin-tone value in [0, 1]."""
+    h, w = img.shape[0], img.shape[1]
+    nv = V.shape[0]
+    tone = appearance(rec, P)
+    _pose_and_camera(rec, P)
+    _eyes_open(rec, P, rec[SHAPE0 + 16])
+    D = P[9]
+    # Pose, then perspective projection to normalised image coordinates (y down).
+    for i in range(nv):
+        x, y, z = geo[3 * i], geo[3 * i + 1], geo[3 * i + 2]
+        V[i, 0] = P[0] * x + P[1] * y + P[2] * z
+        V[i, 1] = P[3] * x + P[4] * y + P[5] * z
+        V[i, 2] = P[6] * x + P[7] * y + P[8] * z
+    src = np.empty((5, 2))
+    lmz = np.empty(5)
+    for j in range(5):
+        X = Y = Z = 0.0
+        for k in range(4):
+            vi, wk = lm_i[j, k], lm_w[j, k]
+            X += wk * V[vi, 0]
+            Y += wk * V[vi, 1]
+            Z += wk * V[vi, 2]
+        zc = D - Z
+        src[j, 0] = X / zc
+        src[j, 1] = -Y / zc
+        lmz[j] = zc
+    M = np.empty(4)
+    _fit_similarity(src, template, M)
+    a, b, tx, ty = M[0], M[1], M[2], M[3]
+    scale = math.sqrt(a * a + b * b)
+    for j in range(5):
+        lm_out[j, 0] = a * src[j, 0] - b * src[j, 1] + tx
+        lm_out[j, 1] = b * src[j, 0] + a * src[j, 1] + ty
+    for i in range(nv):
+        zc = D - V[i, 2]
+        xn, yn = V[i, 0] / zc, -V[i, 1] / zc
+        SX[i] = a * xn - b * yn + tx
+        SY[i] = b * xn + a * yn + ty
+        SZ[i] = zc
+    rasterise(SX, SY, SZ, mesh_tris, two_sided, zbuf, tid, bary)
+    for j in range(5):
+        xi, yi = int(round(lm_out[j, 0])), int(round(lm_out[j, 1]))
+        vis_out[j] = False
+        if 0 <= xi < w and 0 <= yi < h:
+            vis_out[j] = tid[yi, xi] >= 0 and lmz[j] <= zbuf[yi, xi] + 0.5
+    vertex_normals(V, mesh_tris, NRM)
+    gamma = np.empty((3, 9))
+    for c in range(3):
+        for k in range(9):
+            gamma[c, k] = rec[LIGHT0 + 9 * c + k]
+        gamma[c, 0] += 0.8
+    # Dominant light direction for the highlight, from the first-order terms (Y1 = -y, Y3 = -x).
+    lx = -(gamma[0, 3] + gamma[1, 3] + gamma[2, 3]) / 3.0
+    ly = -(gamma[0, 1] + gamma[1, 1] + gamma[2, 1]) / 3.0
+    lz = (gamma[0, 2] + gamma[1, 2] + gamma[2, 2]) / 3.0
+    ln = math.sqrt(lx * lx + ly * ly + lz * lz) + 1e-9
+    hx, hy, hz = lx / ln, ly / ln, lz / ln + 1.0
+    hn = math.sqrt(hx * hx + hy * hy + hz * hz) + 1e-9
+    hx, hy, hz = hx / hn, hy / hn, hz / hn
+    spec_c = np.empty(3)
+    for c in range(3):
+        spec_c[c] = 1.7724538509 * math.sqrt(gamma[c, 1] ** 2 + gamma[c, 2] ** 2 + gamma[c, 3] ** 2)
+    # Per-vertex albedo (skin colour, random colour fields, cheeks, eye area, nose tip), irradiance,
+    # highlight terms and hairline level. Second-order SH irradiance is smooth, so evaluating it at
+    # the vertices and interpolating loses nothing visible and saves most of the per-pixel work.
+    sr, sg, sb = P[14], P[15], P[16]
+    irr = np.empty(3)
+    for i in range(nv):
+        m0, m1, m2 = 1.0 + albmod[3 * i], 1.0 + albmod[3 * i + 1], 1.0 + albmod[3 * i + 2]
+        bl = P[32] * blush_w[i]
+        ea = 1.0 - P[33] * eye_w[i]
+        nr = 0.08 * P[43] * nose_w[i]
+        ALB[i, 0] = sr * m0 * ea
+        ALB[i, 1] = sg * m1 * ea * (1.0 - 0.5 * bl - nr)
+        ALB[i, 2] = sb * m2 * ea * (1.0 - 0.4 * bl - nr)
+        nx, ny, nz = NRM[i, 0], NRM[i, 1], NRM[i, 2]
+        if i >= ear0 and nz < 0.0:  # two-sided ears show their lit side
+            nx, ny, nz = -nx, -ny, -nz
+        sh_irradiance(gamma, nx, ny, nz, irr)
+        for c in range(3):
+            LIT[i, c] = max(irr[c], 0.0)
+        nh = nx * hx + ny * hy + nz * hz
+        s12 = 0.0
+        if nh > 0.0:
+            n2 = nh * nh
+            n4 = n2 * n2
+            s12 = n4 * n4 * n4
+        LIT[i, 3] = s12
+        LIT[i, 4] = s12 * s12 * s12 * s12
+        LIT[i, 5] = hair_level(uv[i, 0], uv[i, 1], front[i], P)
+    background_params(rec[NOISE0:], h, w, bp)
+    # Backgrounds are smooth: evaluate on a 4-pixel grid and interpolate.
+    gh, gw = h // 4 + 2, w // 4 + 2
+    grid = np.empty((gh, gw, 3))
+    for gy in range(gh):
+        for gx in range(gw):
+            background(bp, 4.0 * gx, 4.0 * gy, grid[gy, gx])
+    aa = 0.75 * D / scale  # one pixel in face-plane centimetres
+    alb = np.empty(3)
+    mat = np.empty(3)
+    wb = bp[37]
+    for yi in range(h):
+        for xi in range(w):
+            t = tid[yi, xi]
+            if t < 0:
+                mask[yi, xi] = 0
+                _bg_at(grid, xi, yi, col[yi, xi])
+                continue
+            mask[yi, xi] = 1
+            i0, i1, i2 = mesh_tris[t, 0], mesh_tris[t, 1], mesh_tris[t, 2]
+            w0, w1 = bary[yi, xi, 0], bary[yi, xi, 1]
+            w2 = 1.0 - w0 - w1
+            for c in range(3):
+                alb[c] = w0 * ALB[i0, c] + w1 * ALB[i1, c] + w2 * ALB[i2, c]
+            u = w0 * uv[i0, 0] + w1 * uv[i1, 0] + w2 * uv[i2, 0]
+            v = w0 * uv[i0, 1] + w1 * uv[i1, 1] + w2 * uv[i2, 1]
+            fr = w0 * front[i0] + w1 * front[i1] + w2 * front[i2]
+            bw = w0 * beard_w[i0] + w1 * beard_w[i1] + w2 * beard_w[i2]
+            lv = w0 * LIT[i0, 5] + w1 * LIT[i1, 5] + w2 * LIT[i2, 5]
+            paint(alb, u, v, fr, lv, tri_flags[t], bw, P, tex_skin, tex_hair, aa, mat)
+            s12 = w0 * LIT[i0, 3] + w1 * LIT[i1, 3] + w2 * LIT[i2, 3]
+            s48 = w0 * LIT[i0, 4] + w1 * LIT[i1, 4] + w2 * LIT[i2, 4]
+            s = (s12 + (s48 - s12) * (0.5 * mat[1])) * mat[0]
+            occ = mat[2]
+            for c in range(3):
+                e = w0 * LIT[i0, c] + w1 * LIT[i1, c] + w2 * LIT[i2, c]
+                col[yi, xi, c] = (alb[c] * e + s * spec_c[c]) * occ
+    # Edge anti-aliasing: blend across the silhouette by a coverage estimate, the mask filtered
+    # with a 3x3 tent (separable, in integer sixteenths). 0 < cov < 16 only next to the silhouette.
+    for yi in range(h):
+        for xi in range(w):
+            l = mask[yi, xi - 1] if xi > 0 else mask[yi, xi]
+            r = mask[yi, xi + 1] if xi < w - 1 else mask[yi, xi]
+            hsum[yi, xi] = l + 2 * mask[yi, xi] + r
+    for yi in range(h):
+        up = yi - 1 if yi > 0 else yi
+        dn = yi + 1 if yi < h - 1 else yi
+        for xi in range(w):
+            cov[yi, xi] = hsum[up, xi] + 2 * hsum[yi, xi] + hsum[dn, xi]
+    sigma = bp[38]
+    seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
+    fg = np.empty(3)
+    bgc = np.empty(3)
+    for yi in range(h):
+        for xi in range(w):
+            cv = cov[yi, xi]
+            if 0 < cv < 16:
+                if mask[yi, xi]:
+                    fg[0], fg[1], fg[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
+                    _bg_at(grid, xi, yi, bgc)
+                else:
+                    # Foreground colour here: the tent-weighted mean of the covered neighbours.
+                    fg[0] = fg[1] = fg[2] = 0.0
+                    for dyy in range(-1, 2):
+                        yy = min(max(yi + dyy, 0), h - 1)
+                        for dxx in range(-1, 2):
+                            xx = min(max(xi + dxx, 0), w - 1)
+                            if mask[yy, xx]:
+                                wt = (2 - abs(dyy)) * (2 - abs(dxx))
+                                fg[0] += wt * col[yy, xx, 0]
+                                fg[1] += wt * col[yy, xx, 1]
+                                fg[2] += wt * col[yy, xx, 2]
+                    fg[0] /= cv
+                    fg[1] /= cv
+                    fg[2] /= cv
+                    bgc[0], bgc[1], bgc[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
+                a = cv / 16.0
+                r = bgc[0] + (fg[0] - bgc[0]) * a
+                g = bgc[1] + (fg[1] - bgc[1]) * a
+                bb = bgc[2] + (fg[2] - bgc[2]) * a
+            else:
+                r, g, bb = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
+            pix = yi * w + xi
+            hv = hash_uniform(seed, pix)
+            nz_ = (hv + (hv * 65536.0 - math.floor(hv * 65536.0)) - 1.0) * 2.45 * sigma
+            r = (r * (1.0 + wb) + nz_) * 255.0 + 0.5
+            g = (g + nz_) * 255.0 + 0.5
+            bb = (bb * (1.0 - wb) + nz_) * 255.0 + 0.5
+            img[yi, xi, 0] = np.uint8(min(max(r, 0.0), 255.0))
+            img[yi, xi, 1] = np.uint8(min(max(g, 0.0), 255.0))
+            img[yi, xi, 2] = np.uint8(min(max(bb, 0.0), 255.0))
+    return tone
+
+
+@njit(cache=True)
+def render_batch(
+    coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, beard_w, blush_w, eye_w, nose_w,
+    lm_i, lm_w, template, tex_skin, tex_hair, images, landmarks, visible, tones, ear0,
+):
+    nb, h, w = images.shape[0], images.shape[1], images.shape[2]
+    nv = uv.shape[0]
+    V = np.empty((nv, 3))
+    SX, SY, SZ = np.empty(nv), np.empty(nv), np.empty(nv)
+    NRM = np.empty((nv, 3))
+    ALB = np.empty((nv, 3))
+    LIT = np.empty((nv, 6))  # irradiance RGB, highlight (n.h)^12 and ^48, hairline level
+    zbuf = np.empty((h, w))
+    tid = np.empty((h, w), np.int32)
+    bary = np.empty((h, w, 2))
+    col = np.empty((h, w, 3))
+    mask = np.empty((h, w), np.int32)
+    hsum = np.empty((h, w), np.int32)
+    cov = np.empty((h, w), np.int32)
+    P = np.zeros(N_PARAMS)
+    bp = np.zeros(BG_PARAMS)
+    for b in range(nb):
+        P[:] = 0.0
+        tones[b] = render_one(
+            coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, tri_flags, uv, front, beard_w,
+            blush_w, eye_w, nose_w, lm_i, lm_w, template, tex_skin, tex_hair, images[b], landmarks[b], visible[b],
+            V, SX, SY, SZ, NRM, ALB, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0,
+        )

@@ -1,0 +1,217 @@
+"""Per-pixel appearance: spherical-harmonics lighting, specular highlights and the painted details.
+
+Lighting follows the Deep3DFaceReconstruction renderer exactly (the convention DiscoFaceGAN's
+coefficients were fitted in): irradiance per channel = sum_k Y_k(n) * gamma[c, k] with
+Y = [a0 c0, -a1 c1 y, a1 c1 z, -a1 c1 x, a2 c2 xy, -a2 c2 yz, a2 c2 (3z^2 - 1) / (2 sqrt 3),
+-a2 c2 xz, a2 c2 (x^2 - y^2) / 2], a = (pi, 2 pi / sqrt 3, 2 pi / sqrt 8),
+c = (1 / sqrt(4 pi), sqrt 3 / sqrt(4 pi), 3 sqrt 5 / sqrt(12 pi)), and 0.8 added to each gamma[c, 0].
+Colour = albedo * irradiance, as in that renderer, plus a Blinn-Phong highlight from the dominant
+light direction the first-order coefficients imply (skin is not Lambertian; the sheen helps both
+realism and a detector's view of the face's 3D shape).
+
+Eyes, brows, lips, nostrils, the hairline and stubble are drawn per pixel in face-plane coordinates
+with edges smoothed over one pixel footprint, so they stay crisp and anti-aliased at any image size
+and move with the mesh under identity and expression deformations.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from .mesh import EYE_X, EYE_Y, MOUTH_GAP, MOUTH_HALF_W, MOUTH_Y
+
+_A0C0 = math.pi / math.sqrt(4.0 * math.pi)
+_A1C1 = (2.0 * math.pi / math.sqrt(3.0)) * (math.sqrt(3.0) / math.sqrt(4.0 * math.pi))
+_A2C2 = (2.0 * math.pi / math.sqrt(8.0)) * (3.0 * math.sqrt(5.0) / math.sqrt(12.0 * math.pi))
+_Y6 = 0.5 * _A2C2 / math.sqrt(3.0)
+
+# Triangle feature flags (which painted details a triangle can contain).
+F_EYE, F_BROW, F_MOUTH, F_NOSTRIL = 1, 2, 4, 8
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def smoothstep(e0, e1, x):
+    t = (x - e0) / (e1 - e0)
+    if t <= 0.0:
+        return 0.0
+    if t >= 1.0:
+        return 1.0
+    return t * t * (3.0 - 2.0 * t)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def sh_irradiance(gamma, nx, ny, nz, out):
+    """out[c] = sum_k Y_k(n) gamma[c, k]; gamma already carries the +0.8 DC offset."""
+    y0 = _A0C0
+    y1 = -_A1C1 * ny
+    y2 = _A1C1 * nz
+    y3 = -_A1C1 * nx
+    y4 = _A2C2 * nx * ny
+    y5 = -_A2C2 * ny * nz
+    y6 = _Y6 * (3.0 * nz * nz - 1.0)
+    y7 = -_A2C2 * nx * nz
+    y8 = 0.5 * _A2C2 * (nx * nx - ny * ny)
+    for c in range(3):
+        g = gamma[c]
+        out[c] = y0 * g[0] + y1 * g[1] + y2 * g[2] + y3 * g[3] + y4 * g[4] + y5 * g[5] + y6 * g[6] + y7 * g[7] + y8 * g[8]
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _mix(col, r, g, b, a):
+    col[0] += (r - col[0]) * a
+    col[1] += (g - col[1]) * a
+    col[2] += (b - col[2]) * a
+
+
+@njit(cache=True, fastmath=True)
+def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, out_mat):
+    """Paint details over the interpolated skin albedo ``col`` (in place).
+
+    ``level`` is the height above the hairline (cm, see ``hair_level``). Returns through ``out_mat``:
+    [specular strength, shininess (0 skin .. 1 lips .. 2 eyes), self-shadow factor].
+    ``aa`` is the pixel footprint in face-plane centimetres (edge softness).
+    """
+    spec, shin, occl = 0.10 * P[38], 0.0, 1.0
+    au = abs(u)
+    # Fine skin texture: pores and blotches from a tiling noise map, offset per identity.
+    ti = int(u * 22.0 + P[39]) & 255
+    tj = int(v * 22.0 + P[40]) & 255
+    t = tex_skin[tj, ti]
+    f = 1.0 + P[34] * t
+    col[0] *= f
+    col[1] *= f
+    col[2] *= f
+    # Stubble / beard.
+    bd = beard_w * P[31]
+    if bd > 0.01:
+        hs = tex_hair[(int(v * 40.0) & 255), (int(u * 40.0) & 255)]
+        a = bd * (0.55 + 0.45 * hs)
+        if a > 1.0:
+            a = 1.0
+        _mix(col, P[17] * 0.8, P[18] * 0.8, P[19] * 0.8, a * 0.85)
+    if flags & F_MOUTH:
+        dv = v - MOUTH_Y
+        if au < MOUTH_HALF_W + 0.2:
+            tt = au / MOUTH_HALF_W
+            w2 = 1.0 - tt * tt
+            if w2 < 0.0:
+                w2 = 0.0
+            bow = 0.10 * math.exp(-((au - 0.38) / 0.22) ** 2) - 0.08 * math.exp(-(u / 0.18) ** 2)
+            hu = (0.62 + 0.12 * P[54]) * w2**0.55 + bow * w2
+            hl = (0.85 + 0.1 * P[54]) * w2**0.75
+            inside = smoothstep(-aa, aa, hu - dv) * smoothstep(-aa, aa, dv + hl)
+            if inside > 0.0:
+                shade = 1.0 - 0.35 * math.exp(-(dv / 0.16) ** 2)  # the seam is in shadow
+                _mix(col, P[23] * shade, P[24] * shade, P[25] * shade, inside)
+                spec = spec * (1.0 - inside) + 0.28 * inside
+                shin = 1.0
+            if abs(dv) < MOUTH_GAP and tt < 1.0:
+                # Inside the mouth: teeth near the upper lip, then the dark oral cavity.
+                s = (dv / MOUTH_GAP) * 0.5 + 0.5  # 1 at the upper lip, 0 at the lower
+                teeth = smoothstep(0.55, 0.7, s) * smoothstep(0.15, 0.4, w2)
+                col[0] = 0.10 + 0.62 * teeth
+                col[1] = 0.035 + 0.60 * teeth
+                col[2] = 0.04 + 0.55 * teeth
+                occl = 0.55
+                spec = 0.15 * teeth
+    if flags & F_NOSTRIL:
+        for side in (-1.0, 1.0):
+            du = (u - side * 0.62) / 0.33
+            dv2 = (v + 4.32) / 0.17
+            r2 = du * du + dv2 * dv2
+            if r2 < 1.6:
+                a = smoothstep(1.4, 0.6, r2)
+                _mix(col, col[0] * 0.25, col[1] * 0.2, col[2] * 0.2, a)
+    if flags & F_BROW:
+        x = au - 1.0
+        if -0.3 < x < 4.6:
+            xn = x / 4.3
+            centre = 1.5 + 0.45 * (1.0 + 0.4 * P[44]) * math.sin(math.pi * min(max(xn, 0.0), 1.0) ** 0.8) - 0.25 * xn
+            half = (0.28 - 0.18 * xn) * (1.0 + 0.35 * P[30])
+            if half < 0.04:
+                half = 0.04
+            d = abs(v - centre) - half
+            if d < 0.25:
+                hs = tex_hair[(int(v * 45.0 + 17.0) & 255), (int(u * 12.0) & 255)]
+                m = smoothstep(aa + 0.05, -aa, d) * smoothstep(-0.3, 0.15, x) * smoothstep(4.6, 3.9, x)
+                a = m * P[29] * (0.65 + 0.35 * hs)
+                _mix(col, P[26], P[27], P[28], a)
+    if flags & F_EYE:
+        side = 0 if u < 0.0 else 1
+        du = au - EYE_X
+        dv = v - EYE_Y
+        hw = 1.45
+        if abs(du) < hw + 0.3:
+            tt = du / hw
+            w2 = 1.0 - tt * tt
+            if w2 < 0.0:
+                w2 = 0.0
+            op = P[45 + side]
+            top = op * 0.52 * w2**0.75 * (1.0 - 0.18 * tt) + 0.04
+            bot = -(0.36 + 0.06 * op) * w2**0.9 * (1.0 + 0.1 * tt) * min(op * 2.0, 1.0) + 0.04
+            if top < bot:
+                top = bot
+            ins = smoothstep(-aa, aa, top - dv) * smoothstep(-aa, aa, dv - bot)
+            # Lid shadow above and lashes on the upper lid line.
+            lash = smoothstep(0.09 + aa, 0.0, abs(dv - top - 0.03)) * smoothstep(1.0, 0.6, abs(tt))
+            crease = smoothstep(0.12, 0.0, abs(dv - top - 0.38 * op - 0.05)) * w2
+            dk = 1.0 - 0.18 * crease
+            col[0] *= dk
+            col[1] *= dk
+            col[2] *= dk
+            if ins > 0.0:
+                r = math.sqrt(du * du + dv * dv)
+                # Sclera, pinker towards the corners; iris with a dark limbal ring; pupil.
+                pink = smoothstep(0.5, 1.0, abs(tt))
+                er, eg, eb = 0.80 - 0.05 * pink, 0.74 - 0.16 * pink - 0.05 * P[42], 0.70 - 0.16 * pink - 0.05 * P[42]
+                ir = smoothstep(0.6 + aa, 0.6 - aa, r)
+                if ir > 0.0:
+                    ring = 0.55 + 0.45 * smoothstep(0.6, 0.42, r)
+                    fib = 0.9 + 0.2 * tex_hair[(int(math.atan2(dv, du) * 40.0) & 255), (int(r * 60.0) & 255)]
+                    pr = smoothstep(0.24 + aa, 0.24 - aa, r)
+                    ir_r = P[20] * ring * fib * (1.0 - pr) + 0.02 * pr
+                    ir_g = P[21] * ring * fib * (1.0 - pr) + 0.02 * pr
+                    ir_b = P[22] * ring * fib * (1.0 - pr) + 0.02 * pr
+                    er += (ir_r - er) * ir
+                    eg += (ir_g - eg) * ir
+                    eb += (ir_b - eb) * ir
+                lid = 1.0 - 0.55 * smoothstep(top - 0.3, top, dv)  # the upper lid shades the eye
+                _mix(col, er * lid, eg * lid, eb * lid, ins)
+                spec = spec * (1.0 - ins) + 0.9 * ins
+                shin = shin * (1.0 - ins) + 2.0 * ins
+            a = lash * P[41]
+            _mix(col, 0.05, 0.04, 0.04, a if a < 1.0 else 1.0)
+    # Hair: above the hairline (``level`` > 0, interpolated from the vertices), with a ragged edge.
+    if level > -0.45:
+        hs = tex_hair[(int(v * 9.0) & 255), (int(u * 45.0 + front * 31.0) & 255)]
+        lv = level + 0.25 * (hs - 0.5)
+        if lv > -0.3:
+            a = smoothstep(-0.25, 0.15, lv)
+            g = 0.65 + 0.55 * hs
+            _mix(col, P[17] * g, P[18] * g, P[19] * g, a)
+            spec = spec * (1.0 - a) + 0.22 * a * hs
+            shin = shin * (1.0 - a)
+    out_mat[0] = spec
+    out_mat[1] = shin
+    out_mat[2] = occl
+
+
+@njit(cache=True, fastmath=True)
+def hair_level(u, v, front, P):
+    """Height (cm) of a surface point above the hairline, which runs across the forehead, down in
+    front of the ears to a length-dependent level at the sides, and round the back to the nape."""
+    au = abs(u)
+    hfront = P[35] - 0.6 * (au / 4.0) ** 2 - P[37] * smoothstep(4.5, 0.0, au)
+    hside = 1.8 - 9.0 * P[36]
+    hback = -6.5 - 6.0 * P[36]
+    if front > 0.0:
+        k = smoothstep(0.25, 0.8, front)
+        line = hside + (hfront - hside) * k
+    else:
+        k = smoothstep(0.0, -0.6, front)
+        line = hside + (hback - hside) * k
+    if front > 0.6 and au < 5.0:
+        line = max(line, hfront)
+    return v - line

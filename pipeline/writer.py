@@ -1,0 +1,83 @@
+"""Image encoding and reproducible tar bytes.
+
+Shards are assembled in memory and written in one go (see ``storage``), so this module only
+makes bytes. Tar headers are written here rather than through ``tarfile``: every member gets
+mode 0644, uid/gid 0, empty user and group names and mtime 0, and members follow the order of
+the plan, so the same samples always give the same bytes. Building a header this way costs a few
+microseconds, against tens for ``tarfile.TarInfo`` or webdataset's ``TarWriter`` per member.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import simplejpeg
+from PIL import Image
+
+BLOCK = 512
+# Name (100) is filled per member; the rest of a ustar header is the same for every member
+# except size and checksum.
+_MODE = b"0000644\x00"
+_ID = b"0000000\x00"
+_MTIME = b"00000000000\x00"
+_MAGIC = b"ustar\x0000"
+
+
+def _header(name: bytes, size: int) -> bytes:
+    if len(name) > 100:
+        raise ValueError(f"tar member name too long: {name!r}")
+    head = bytearray(BLOCK)
+    head[0 : len(name)] = name
+    head[100:108] = _MODE
+    head[108:116] = _ID
+    head[116:124] = _ID
+    head[124:136] = b"%011o\x00" % size
+    head[136:148] = _MTIME
+    head[148:156] = b"        "
+    head[156] = ord("0")
+    head[257:265] = _MAGIC
+    head[148:156] = b"%06o\x00 " % sum(head)
+    return bytes(head)
+
+
+class TarBuilder:
+    """Appends members to an in-memory tar; ``getvalue`` closes the archive with two zero blocks."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, name: str, data: bytes) -> None:
+        self._parts.append(_header(name.encode("ascii"), len(data)))
+        self._parts.append(data)
+        pad = -len(data) % BLOCK
+        if pad:
+            self._parts.append(b"\x00" * pad)
+        self.size += BLOCK + len(data) + pad
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._parts) + b"\x00" * (2 * BLOCK)
+
+
+def encode_image(image: np.ndarray, fmt: str, quality: int) -> bytes:
+    """One HxWx3 uint8 RGB image -> file bytes. simplejpeg for JPEG (about twice as fast as PIL)."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    if fmt == "jpg":
+        return simplejpeg.encode_jpeg(image, quality=quality, colorspace="RGB", colorsubsampling="444")
+    buf = io.BytesIO()
+    if fmt == "png":
+        # Fixed settings: PNG bytes depend on the compression level.
+        Image.fromarray(image).save(buf, format="PNG", compress_level=6)
+    elif fmt == "webp":
+        Image.fromarray(image).save(buf, format="WEBP", quality=quality, method=4)
+    else:
+        raise ValueError(f"unknown image format {fmt!r}")
+    return buf.getvalue()
+
+
+def decode_image(data: bytes, fmt: str) -> np.ndarray:
+    if fmt == "jpg":
+        return simplejpeg.decode_jpeg(data, colorspace="RGB")
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))

@@ -1,0 +1,111 @@
+"""Bad input ends in one ``error: ...`` line and a non-zero exit, fast, before Ray starts, touching nothing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from synthface.cli import main
+
+from tests.conftest import SHAPES, synth, tree_hashes
+
+BASE = ["--ids", "4", "--per-id", "3", "--shard-size", "5", "--generator", SHAPES, "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def existing(tmp_path_factory):
+    """A finished build that every bad command below points at (or next to)."""
+    out = tmp_path_factory.mktemp("existing") / "data"
+    result = CliRunner().invoke(main, ["build", *BASE, "--out", str(out), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _recipe(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _cases(tmp_path, out):
+    out = str(out)
+    with_base = lambda *extra: ["build", *BASE, "--out", out, *extra]  # noqa: E731
+    return {
+        "zero ids": (with_base("--ids", "0"), "ids"),
+        "negative per-id": (with_base("--per-id", "-3"), "per-id"),
+        "non-numeric ids": (with_base("--ids", "ten"), "--ids"),
+        "non-numeric strength": (with_base("--expression-strength", "lots"), "--expression-strength"),
+        "unknown generator": (with_base("--generator", "nosuchgen"), "unknown generator"),
+        "bad generator path": (with_base("--generator", "tests.backends:Nope"), "has no"),
+        "unknown generator option": (with_base("--generator-option", "colour=red"), "no option 'colour'"),
+        "unwritable output": (["build", *BASE, "--out", "/proc/synthface-out"], "/proc/synthface-out"),
+        "phi outside [0,1]": (with_base("--mixup", "0.5,1.5"), "outside [0, 1]"),
+        "bad mixup range": (with_base("--mixup", "0.6:1.0"), "mixup"),
+        "shard size 0": (with_base("--shard-size", "0"), "shard-size"),
+        "malformed YAML": (with_base("--config", _recipe(tmp_path, "bad.yaml", "ids: [1, 2\nper_id: 3\n")), "not valid YAML"),
+        "recipe not a mapping": (with_base("--config", _recipe(tmp_path, "list.yaml", "- 1\n- 2\n")), "mapping"),
+        "unknown recipe key": (with_base("--config", _recipe(tmp_path, "k.yaml", "ids: 4\nper_image: 3\n")), "per_image"),
+        "unknown sampling key": (with_base("--config", _recipe(tmp_path, "s.yaml", "sampling:\n  hair: long\n")), "hair"),
+        "missing recipe": (with_base("--config", str(tmp_path / "nope.yaml")), "nope.yaml"),
+        "conflicting output": (with_base("--seed", "7"), "different build"),
+        "unknown format": (with_base("--format", "gif"), "gif"),
+        "quality too high": (with_base("--quality", "101"), "quality"),
+        "quality zero": (with_base("--quality", "0"), "quality"),
+        "image size too small": (with_base("--image-size", "8"), "image size"),
+        "image size not a number": (with_base("--image-size", "big"), "image size"),
+        "unknown factor mode": (with_base("--factors", "hair"), "factor mode"),
+        "bad yaw range": (with_base("--yaw-range", "50,-50"), "yaw"),
+        "yaw range not two numbers": (with_base("--yaw-range", "40"), "--yaw-range"),
+        "negative workers": (with_base("--workers", "-1"), "--workers"),
+        "mixup with one identity": (with_base("--ids", "1"), "at least 2 identities"),
+        "negative seed": (with_base("--seed", "-1"), "seed"),
+        "bad prefix": (with_base("--prefix", "a/b"), "prefix"),
+        "storage option without =": (with_base("--storage-option", "anon"), "KEY=VALUE"),
+        "memory url with Ray workers": (["build", *BASE, "--out", "memory://x/y"], "memory://"),
+        "missing --out": (["build", *BASE], "--out"),
+        "ids missing": (["build", "--per-id", "3", "--out", out], "ids"),
+        "verify missing dir": (["verify", str(tmp_path / "nothing-here")], "does not exist"),
+        "verify not a build": (["verify", str(tmp_path)], "manifest"),
+    }
+
+
+def test_bad_inputs_fail_fast_with_one_line(existing, tmp_path):
+    before = tree_hashes(existing)
+    cases = _cases(tmp_path, existing)
+    assert len(cases) >= 15
+    runner = CliRunner()
+    for name, (args, needle) in cases.items():
+        t0 = time.perf_counter()
+        result = runner.invoke(main, args)
+        elapsed = time.perf_counter() - t0
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code not in (0, None), f"{name}: exit {result.exit_code}\n{result.output}"
+        assert result.exception is None or isinstance(result.exception, SystemExit), f"{name}: {result.exception!r}"
+        assert len(lines) == 1 and lines[0].startswith("error: "), f"{name}: stderr {result.stderr!r}"
+        assert needle.lower() in lines[0].lower(), f"{name}: {lines[0]!r} does not mention {needle!r}"
+        assert elapsed < 5, f"{name}: took {elapsed:.1f}s (validation must happen before Ray starts)"
+        assert tree_hashes(existing) == before, f"{name}: changed the existing output"
+
+
+def test_error_line_from_a_real_process(existing):
+    """The same contract through the installed entry point: stderr is one line, exit code non-zero."""
+    proc = synth("build", *BASE, "--out", existing, "--quality", "abc")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: "), proc.stderr
+    assert "--quality" in proc.stderr
+
+
+def test_overwrite_replaces_a_conflicting_output(existing, tmp_path):
+    out = tmp_path / "copy"
+    runner = CliRunner()
+    assert runner.invoke(main, ["build", *BASE, "--out", str(out), "--workers", "0"]).exit_code == 0
+    (out / "notes.txt").write_text("keep me")
+    result = runner.invoke(main, ["build", *BASE, "--out", str(out), "--workers", "0", "--seed", "7", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == "keep me"  # only our own files are cleared
+    assert tree_hashes(out)["manifest.json"] != tree_hashes(existing)["manifest.json"]
+    # The same command again resumes (nothing to do) instead of refusing.
+    again = runner.invoke(main, ["build", *BASE, "--out", str(out), "--workers", "0", "--seed", "7"])
+    assert again.exit_code == 0 and "already complete" in again.output

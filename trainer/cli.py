@@ -1,0 +1,219 @@
+"""``synth train``, ``synth eval`` and ``synth pairs``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from synthface.errors import SynthError
+
+
+def _csv_floats(value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        return [float(v) for v in value.replace(":", ",").split(",") if v.strip()]
+    except ValueError:
+        raise SynthError(f"{value!r} must be comma-separated numbers, e.g. 24,30,36") from None
+
+
+@click.command("train")
+@click.option("--config", "config_name", help="Config name from trainer/configs (synface_r50, r18, mbf_cpu, tiny) or a YAML path.")
+@click.option("--data", help="Synthetic shards: dataset directory, brace pattern, glob, or http(s)/s3 URL.")
+@click.option("--real", help="Real faces for domain mixup: identity-per-folder directory (NAME/*.jpg), or shards.")
+@click.option("--no-dm", "no_dm", is_flag=True, help="Train on synthetic data only (ignore --real).")
+@click.option("--real-only", is_flag=True, help="Train on the real data only (the baseline).")
+@click.option("--out", help="Run directory: log.csv, tb/, checkpoint.pt, backbone.{pth,ts,onnx}.")
+@click.option("--network", type=click.Choice(["r18", "r50", "mbf"]), help="Backbone (default r50).")
+@click.option("--image-size", help="Input size, 112 or 112x96 (HxW).")
+@click.option("--loss", type=click.Choice(["arcface", "cosface"]))
+@click.option("--scale", type=float, help="Logit scale s (default 64).")
+@click.option("--margin", type=float, help="Margin m (default 0.5 ArcFace, 0.35 CosFace).")
+@click.option("--psi", help="Domain-mixup psi schedule: reference (0,0.05..1), a list 0.5,0.8,1, or LOW:HIGH:STEPS.")
+@click.option("--batch-size", type=int)
+@click.option("--epochs", type=int)
+@click.option("--lr", type=float)
+@click.option("--schedule", type=click.Choice(["step", "cosine"]))
+@click.option("--lr-steps", help="Epochs at which step decay multiplies the lr by 0.1, e.g. 24,30,36.")
+@click.option("--warmup-epochs", type=float)
+@click.option("--weight-decay", type=float)
+@click.option("--workers", type=int, help="Loader worker processes.")
+@click.option("--shuffle-buffer", type=int, help="Sample shuffle buffer size per worker.")
+@click.option("--resampled", is_flag=True, default=None, help="Draw shards with replacement (multi-node, many shards).")
+@click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
+@click.option("--amp/--no-amp", default=None, help="Mixed precision on GPU (default on).")
+@click.option("--seed", type=int)
+@click.option("--num-classes", type=int, help="Synthetic classes, for shards without a manifest.")
+@click.option("--epoch-samples", type=int, help="Samples per epoch (default: every synthetic sample once).")
+@click.option("--max-steps", type=int, help="At most this many steps per epoch (smoke runs).")
+@click.option("--val", help="Pairs set evaluated after every epoch: a 'synth pairs' dir, pairs.txt or .bin.")
+@click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@click.option("--resume", help="Continue from a checkpoint.pt (or a run directory holding one).")
+def train(config_name, no_dm, real_only, lr_steps, no_flip, resume, **options):
+    """Train an ArcFace backbone on synthetic shards, optionally with domain mixup on real faces.
+
+    \b
+    Examples:
+      synth train --config mbf_cpu --data data/syn_1k_20 --out runs/mbf --val data/pairs
+      synth train --config synface_r50 --data data/syn_10k_50 --real data/casia_1k --out runs/dm
+      torchrun --nproc_per_node 8 -m synthface.cli train --config synface_r50 --data s3://bucket/syn_10k_50
+    """
+    from .config import TrainConfig
+    from .train import train as run
+
+    if no_dm and real_only:
+        raise SynthError("--no-dm and --real-only exclude each other: pick one")
+    options["mode"] = "syn" if no_dm else "real" if real_only else None
+    options["lr_steps"] = _csv_floats(lr_steps)
+    options["flip"] = False if no_flip else None
+    cfg = TrainConfig.load(config_name, **options)
+    summary = run(cfg, resume=resume)
+    losses = ", ".join(f"{v:.3f}" for v in summary["epoch_loss"])
+    click.echo(f"trained {cfg.network} on {summary['num_classes']} classes; epoch losses: {losses}")
+    for kind, path in summary.get("exported", {}).items():
+        click.echo(f"  {kind}: {path}")
+
+
+@click.command("eval")
+@click.argument("model")
+@click.option("--pairs", "pair_sets", multiple=True, required=True,
+              help="A 'synth pairs'/LFW directory, a pairs.txt, or an insightface .bin (repeatable).")
+@click.option("--images", help="Image directory for a pairs.txt elsewhere (LFW naming Name/Name_0001.jpg).")
+@click.option("--network", type=click.Choice(["r18", "r50", "mbf"]), help="Network of a bare backbone.pth.")
+@click.option("--image-size", help="Network input size (default: from the model, else 112).")
+@click.option("--crop", default="1.0", show_default=True,
+              help="Centre crop (fraction of each side) applied before resizing images that are not the input size.")
+@click.option("--folds", type=int, default=10, show_default=True)
+@click.option("--far", type=float, default=1e-3, show_default=True, help="False accept rate for TAR@FAR.")
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@click.option("--json", "json_out", help="Also write the results as JSON here.")
+def eval_(model, pair_sets, images, network, image_size, crop, folds, far, batch_size, device, json_out):
+    """Face verification of MODEL (checkpoint.pt, backbone.pth or backbone.ts) with the 10-fold LFW protocol.
+
+    \b
+    Examples:
+      synth eval runs/mbf/backbone.ts --pairs data/pairs
+      synth eval runs/mbf/checkpoint.pt --pairs lfw.bin --pairs cfp_fp.bin
+      synth eval runs/mbf/backbone.pth --network mbf --pairs lfw/pairs.txt --images lfw_aligned
+    """
+    import torch
+
+    from generator.registry import normalise_size
+
+    from . import imaging
+    from .evaluate import format_result, load_pairs, verify
+    from .export import load_backbone
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    size = normalise_size(image_size) if image_size else None
+    net, size = load_backbone(model, network, size, device)
+    crop = imaging.parse_crop(crop)
+    results = []
+    for spec in pair_sets:
+        res = verify(net, load_pairs(spec, images, folds), size, crop=crop, batch_size=batch_size,
+                     device=device, far=far)
+        res["source"] = spec
+        results.append(res)
+        click.echo(format_result(res, far))
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+
+
+def _range(value: str | None) -> list[float] | None:
+    vals = _csv_floats(value)
+    if vals is not None and len(vals) != 2:
+        raise SynthError(f"{value!r} must be two numbers LOW,HIGH (degrees)")
+    return vals
+
+
+def _generator_options(items: tuple[str, ...]) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SynthError(f"--generator-option {item!r} must be KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@click.command("pairs")
+@click.option("--out", required=True, help="Output directory (LFW layout: Name/Name_0001.jpg + pairs.txt).")
+@click.option("--ids", type=int, required=True, help="Held-out identities to render.")
+@click.option("--images-per-id", type=int, required=True, help="Images per identity.")
+@click.option("--class-offset", type=int, default=10**6, show_default=True,
+              help="First class number; must be above every class used in training.")
+@click.option("--same", type=int, default=3000, show_default=True, help="Same-identity pairs.")
+@click.option("--different", type=int, default=3000, show_default=True, help="Different-identity pairs.")
+@click.option("--folds", type=int, default=10, show_default=True)
+@click.option("--like", "like", help="Take generator, seed and sampling options from this dataset's manifest.json.")
+@click.option("--recipe", help="Take them from a build recipe (name or YAML path) instead.")
+@click.option("--generator", help="Generator backend (default morphable).")
+@click.option("--generator-option", "generator_option", multiple=True, help="KEY=VALUE option of the generator.")
+@click.option("--image-size", help="112 or HxW.")
+@click.option("--seed", type=int, help="The build's seed (identities depend on it).")
+@click.option("--quality", type=int, help="JPEG quality.")
+@click.option("--factors", type=click.Choice(["all", "expression", "lighting", "pose"]))
+@click.option("--yaw-range", help="LOW,HIGH degrees.")
+@click.option("--pitch-range", help="LOW,HIGH degrees.")
+@click.option("--roll-range", help="LOW,HIGH degrees.")
+@click.option("--pose-distribution", type=click.Choice(["normal", "uniform"]))
+@click.option("--expression-strength", type=float)
+@click.option("--lighting-variety", type=float)
+@click.option("--device", default="cpu", show_default=True, help="Device the generator renders on.")
+def pairs(out, ids, images_per_id, class_offset, same, different, folds, like, recipe, generator, generator_option,
+          image_size, seed, quality, factors, yaw_range, pitch_range, roll_range, pose_distribution,
+          expression_strength, lighting_variety, device):
+    """Render a held-out synthetic verification set (identities never used in training) in LFW layout.
+
+    \b
+    Example:
+      synth pairs --out data/pairs --ids 600 --images-per-id 10 --like data/syn_1k_20
+      synth eval runs/mbf/backbone.ts --pairs data/pairs
+    """
+    from pipeline.config import resolve
+
+    from .pairs import build_pairs
+
+    if like and recipe:
+        raise SynthError("--like and --recipe exclude each other: pick one")
+    base: dict[str, Any] = {}
+    if like:
+        from .data import _read_manifest
+
+        manifest = _read_manifest(like.rstrip("/"))
+        if manifest is None or not isinstance(manifest.get("config"), dict):
+            raise SynthError(f"{like} has no manifest.json with a build config; pass the options (or --recipe) instead")
+        base = dict(manifest["config"])
+    overrides = {"ids": ids, "per_id": images_per_id, "generator": generator, "image_size": image_size,
+                 "seed": seed, "quality": quality}
+    sampling = {"factors": factors, "yaw_range": _range(yaw_range), "pitch_range": _range(pitch_range),
+                "roll_range": _range(roll_range), "pose_distribution": pose_distribution,
+                "expression_strength": expression_strength, "lighting_variety": lighting_variety}
+    if base:
+        import os
+        import tempfile
+
+        import yaml
+
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            yaml.safe_dump(base, f)
+        try:
+            cfg = resolve(f.name, overrides, {**sampling, "mixup": "off"}, _generator_options(generator_option))
+        finally:
+            os.unlink(f.name)
+    else:
+        cfg = resolve(recipe, overrides, {**sampling, "mixup": "off"}, _generator_options(generator_option))
+    res = build_pairs(out, cfg, ids=ids, per_id=images_per_id, offset=class_offset, same=same,
+                      different=different, folds=folds, device=device)
+    click.echo(f"wrote {res['images']} images of {res['ids']} held-out identities (classes "
+               f"{res['classes'][0]}..{res['classes'][1] - 1}) and {res['same']} same + {res['different']} "
+               f"different pairs in {folds} folds to {out}/pairs.txt")
+
+
+COMMANDS = [train, eval_, pairs]
