@@ -29,7 +29,7 @@ from synthface.errors import BuildFailed, SynthError
 
 from . import index, manifest, schema
 from .config import BuildConfig
-from .distributor import LocalPool, RayPool
+from .distributor import LocalPool, RayPool, check_reachable
 from .storage import TMP_MARK, Storage, ours
 
 
@@ -72,6 +72,8 @@ def check_options(opts: RunOptions, storage: Storage) -> None:
     if storage.protocol == "memory" and opts.workers != 0:
         raise SynthError("memory:// exists only inside one process, so Ray workers cannot write to it: "
                          "use a directory or an object store URL, or --workers 0")
+    if opts.address and opts.workers != 0:
+        check_reachable(opts.address)
 
 
 def _clear(storage: Storage, prefixes: set[str]) -> None:
@@ -257,7 +259,7 @@ def _print_summary(s: dict[str, Any], resumed: int, already_complete: bool = Fal
     lines.append(_summary_line("images", f"{s['images']} in {s['shards']} shards"
                                + (f" ({resumed} shards kept from a previous run)" if resumed and not already_complete else "")))
     if not already_complete:
-        lines.append(_summary_line("wall time", f"{s['seconds']:.1f} s with {s['workers']} workers"
+        lines.append(_summary_line("wall time", f"{s['seconds']:.1f} s with {s['workers']} worker{'' if s['workers'] == 1 else 's'}"
                                    + (f" on {len(s['nodes'])} nodes" if len(s["nodes"]) > 1 else "")))
         lines.append(_summary_line("speed", f"{s['images_per_s']:.0f} images/s"))
         total = sum(s["timing"].values())

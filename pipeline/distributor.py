@@ -11,7 +11,7 @@ are reported back instead of stopping the build, so every shard that can finish 
 from __future__ import annotations
 
 import os
-import time
+import socket
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -95,6 +95,7 @@ class RayPool:
             include_dashboard=False, log_to_driver=False, logging_level="ERROR", ignore_reinit_error=True,
         )
         if address:
+            check_reachable(address)
             # Workers of an existing cluster were started by `ray start`, not by us: give them our
             # storage credentials and import path. (An embedded cluster inherits our environment,
             # and a runtime_env costs about a second of start-up.)
@@ -214,6 +215,18 @@ class RayPool:
                     pass
             self.ray.shutdown()
             self._started = False
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds on a HOST:PORT nobody listens on; Ray itself retries for minutes."""
+    host, sep, port = address.replace("ray://", "").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise SynthError(f"no Ray cluster answers at {address} ({exc.strerror or exc}): start one with "
+                         "`ray start --head` or drop --address to use a local one") from None
 
 
 class _RayWorker(ShardWorker):

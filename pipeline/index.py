@@ -49,6 +49,11 @@ def columns(batch: SampleBatch, shard_file: str) -> dict[str, Any]:
     sh = layout.lighting_matrix(batch.coeffs).astype(np.float64)
     mixed = batch.partner >= 0
     label = np.where(mixed & (batch.phi < 0.5), batch.partner, batch.cls)
+    # Soft labels as flat arrays (cheap to ship and to turn into Arrow): [i, phi] then, with a
+    # mixup partner, [j, 1 - phi], exactly as SampleBatch.soft_label gives them.
+    take = np.stack([np.ones_like(mixed), mixed], axis=1)
+    soft_class = np.stack([batch.cls, batch.partner], axis=1)[take].astype(np.int64)
+    weights = np.stack([np.where(mixed, batch.phi, 1.0), [round(1.0 - float(p), 6) for p in batch.phi]], axis=1)
     return {
         "key": [schema.sample_key(int(c), int(k)) for c, k in zip(batch.cls, batch.image)],
         "shard": [shard_file] * len(batch),
@@ -57,7 +62,9 @@ def columns(batch: SampleBatch, shard_file: str) -> dict[str, Any]:
         "label": label.astype(np.int64),
         "partner": batch.partner.astype(np.int64),
         "phi": batch.phi.astype(np.float64),
-        "soft_label": [[{"class": int(c), "weight": float(w)} for c, w in batch.soft_label(b)] for b in range(len(batch))],
+        "soft_count": take.sum(axis=1).astype(np.int32),
+        "soft_class": soft_class,
+        "soft_weight": weights[take].astype(np.float32),
         "yaw": yaw.astype(np.float32),
         "pitch": pitch.astype(np.float32),
         "roll": roll.astype(np.float32),
@@ -70,11 +77,15 @@ def columns(batch: SampleBatch, shard_file: str) -> dict[str, Any]:
     }
 
 
+_SOFT = ("soft_count", "soft_class", "soft_weight")
+_COLUMNS = tuple(n for n in SCHEMA.names if n != "soft_label") + _SOFT
+
+
 def concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if not parts:
-        return {name: [] for name in SCHEMA.names}
+        return {name: [] for name in _COLUMNS}
     out = {}
-    for name in SCHEMA.names:
+    for name in _COLUMNS:
         values = [p[name] for p in parts]
         out[name] = np.concatenate(values) if isinstance(values[0], np.ndarray) else [v for part in values for v in part]
     return out
@@ -83,7 +94,14 @@ def concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
 def table(shard_columns: list[dict[str, Any]]) -> pa.Table:
     """All shards' columns (in shard order) as one Arrow table."""
     cols = concat(shard_columns)
-    return pa.table({name: pa.array(cols[name], type=SCHEMA.field(name).type) for name in SCHEMA.names}, schema=SCHEMA)
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(cols["soft_count"], dtype=np.int64))]).astype(np.int32)
+    items = pa.StructArray.from_arrays(
+        [pa.array(np.asarray(cols["soft_class"], dtype=np.int64)), pa.array(np.asarray(cols["soft_weight"], dtype=np.float32))],
+        fields=list(SOFT_LABEL.value_type),
+    )
+    arrays = {name: pa.array(cols[name], type=SCHEMA.field(name).type) for name in SCHEMA.names if name != "soft_label"}
+    arrays["soft_label"] = pa.ListArray.from_arrays(pa.array(offsets), items, type=SOFT_LABEL)
+    return pa.table({name: arrays[name] for name in SCHEMA.names}, schema=SCHEMA)
 
 
 def to_bytes(tbl: pa.Table) -> bytes:

@@ -13,7 +13,6 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
 
 from generator import registry
 from generator.sampler import Sampler

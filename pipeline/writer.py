@@ -16,29 +16,22 @@ import simplejpeg
 from PIL import Image
 
 BLOCK = 512
-# Name (100) is filled per member; the rest of a ustar header is the same for every member
-# except size and checksum.
-_MODE = b"0000644\x00"
-_ID = b"0000000\x00"
+# A ustar header: name (100), mode, uid, gid (8 each), size (12), mtime (12), checksum (8),
+# typeflag (1), linkname (100), magic "ustar\0" + version "00", then zeros (user and group names,
+# devices, prefix). Only name, size and checksum vary, so the rest is built once and the checksum
+# (the byte sum of the header with the checksum field as spaces) is updated incrementally.
+_MID = b"0000644\x00" + b"0000000\x00" * 2
 _MTIME = b"00000000000\x00"
-_MAGIC = b"ustar\x0000"
+_TAIL = (b"0" + b"\x00" * 100 + b"ustar\x0000").ljust(BLOCK - 156, b"\x00")
+_FIXED_SUM = sum(_MID) + sum(_MTIME) + sum(_TAIL) + 8 * ord(" ")
 
 
 def _header(name: bytes, size: int) -> bytes:
     if len(name) > 100:
         raise ValueError(f"tar member name too long: {name!r}")
-    head = bytearray(BLOCK)
-    head[0 : len(name)] = name
-    head[100:108] = _MODE
-    head[108:116] = _ID
-    head[116:124] = _ID
-    head[124:136] = b"%011o\x00" % size
-    head[136:148] = _MTIME
-    head[148:156] = b"        "
-    head[156] = ord("0")
-    head[257:265] = _MAGIC
-    head[148:156] = b"%06o\x00 " % sum(head)
-    return bytes(head)
+    size_field = b"%011o\x00" % size
+    checksum = _FIXED_SUM + sum(name) + sum(size_field)
+    return name.ljust(100, b"\x00") + _MID + size_field + _MTIME + b"%06o\x00 " % checksum + _TAIL
 
 
 class TarBuilder:

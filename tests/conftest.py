@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 # The test backends are given to builds as ``tests.backends:Class``, so the repository root must
 # be importable here as it is in the ``synth`` subprocesses (see synth_env).
@@ -84,8 +82,3 @@ def kill_session(sid: int, wait: float = 10.0) -> list[int]:
             return alive
         time.sleep(0.2)
 
-
-@pytest.fixture
-def tiny(tmp_path):
-    """Arguments of a tiny, fast build with the shapes backend (3 shards of 8 images)."""
-    return ["--ids", "6", "--per-id", "4", "--shard-size", "8", "--generator", SHAPES, "--no-progress"]

@@ -29,7 +29,7 @@ def two_builds(tmp_path_factory):
     for workers in (1, 2):
         out = base / f"w{workers}"
         proc = synth("build", *ARGS, "--workers", workers, "--out", out)
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == 0, f"{workers} workers: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         assert "build complete" in proc.stdout and "images/s" in proc.stdout
         outs[workers] = out
     return outs
@@ -140,6 +140,10 @@ def test_tar_bytes_are_reproducible_and_standard(tmp_path):
 
     data = make()
     assert data == make() and len(data) % 512 == 0
+    # Headers are exactly what tarfile writes for the same fixed member attributes.
+    info = tarfile.TarInfo("00000001_00002.json")
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = 800, 0, 0o644, 0, 0, "", ""
+    assert data[1024:1536] == info.tobuf(format=tarfile.USTAR_FORMAT)
     path = tmp_path / "t.tar"
     path.write_bytes(data)
     with tarfile.open(path) as tar:

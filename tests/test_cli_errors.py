@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -21,6 +22,12 @@ def existing(tmp_path_factory):
     result = CliRunner().invoke(main, ["build", *BASE, "--out", str(out), "--workers", "0"])
     assert result.exit_code == 0, result.output
     return out
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
 def _recipe(tmp_path, name, text):
@@ -64,6 +71,7 @@ def _cases(tmp_path, out):
         "bad prefix": (with_base("--prefix", "a/b"), "prefix"),
         "storage option without =": (with_base("--storage-option", "anon"), "KEY=VALUE"),
         "memory url with Ray workers": (["build", *BASE, "--out", "memory://x/y"], "memory://"),
+        "unreachable Ray address": (with_base("--address", f"127.0.0.1:{_closed_port()}"), "no Ray cluster"),
         "missing --out": (["build", *BASE], "--out"),
         "ids missing": (["build", "--per-id", "3", "--out", out], "ids"),
         "verify missing dir": (["verify", str(tmp_path / "nothing-here")], "does not exist"),

@@ -73,12 +73,12 @@ def write_dataset(root, classes: int, per_class: int, shards: int = 2, mixup: bo
     return str(root)
 
 
-def write_real_folder(root, ids: int, per_id: int, offset: int = 500) -> str:
+def write_real_folder(root, ids: int, per_id: int, offset: int = 500, size=(128, 128)) -> str:
     for c in range(ids):
         d = os.path.join(root, f"person_{c:03d}")
         os.makedirs(d, exist_ok=True)
         for k in range(per_id):
-            img = render(offset + c, k, size=(128, 128))  # not 112: exercises the resize path
+            img = render(offset + c, k, size=size)  # 128 by default, not 112: exercises the resize path
             with open(os.path.join(d, f"{k:04d}.jpg"), "wb") as f:
                 f.write(simplejpeg.encode_jpeg(img, quality=90, colorspace="RGB"))
     return str(root)
@@ -207,12 +207,12 @@ class PatternBackend(Backend):
         low = np.clip(128 + 75 * (ident @ self._proj) / np.sqrt(layout.IDENTITY_SIZE), 0, 255).reshape(-1, 7, 7, 3)
         images = np.empty((len(coeffs), h, w, 3), np.uint8)
         for b in range(len(coeffs)):
-            img = np.asarray(Image.fromarray(low[b].astype(np.uint8)).resize((w, h), Image.NEAREST), np.float32)
+            img = np.asarray(Image.fromarray(low[b].astype(np.uint8)).resize((w, h), Image.BILINEAR), np.float32)
             pitch, yaw, _ = f["pose"][b]
             img = np.roll(img, (int(round(8 * pitch)), int(round(8 * yaw))), axis=(0, 1))
             img *= 1.0 + 0.5 * np.tanh(f["lighting"][b, 0])
             seed = np.frombuffer(f["noise"][b, :2].tobytes(), np.uint32)
-            img += np.random.default_rng(seed).normal(0, 10, img.shape)
+            img += np.random.default_rng(seed).normal(0, 3, img.shape)
             images[b] = np.clip(img, 0, 255).astype(np.uint8)
         marks = np.repeat((_TEMPLATE * np.array([w / 112, h / 112], np.float32))[None], len(coeffs), 0)
         return RenderResult(images=images, landmarks=marks, meta=[{} for _ in range(len(coeffs))])

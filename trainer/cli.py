@@ -70,6 +70,8 @@ def train(config_name, no_dm, real_only, lr_steps, no_flip, resume, **options):
     options["flip"] = False if no_flip else None
     cfg = TrainConfig.load(config_name, **options)
     summary = run(cfg, resume=resume)
+    if summary["rank"] != 0:
+        return
     losses = ", ".join(f"{v:.3f}" for v in summary["epoch_loss"])
     click.echo(f"trained {cfg.network} on {summary['num_classes']} classes; epoch losses: {losses}")
     for kind, path in summary.get("exported", {}).items():

@@ -40,7 +40,7 @@ from webdataset import tariterators
 from pipeline import schema
 from synthface.errors import SynthError
 
-from . import imaging
+from . import imaging, tario
 
 SYN_TARGETS = 2  # identity mixup: (i, phi), (j, 1 - phi)
 
@@ -223,14 +223,18 @@ def _parse_json(data: bytes, url: str, key: str) -> dict[str, Any]:
         raise SynthError(f"sample {key} in {url} has malformed metadata ({exc}); rebuild that shard") from None
 
 
-def _open(src: Iterator[str]) -> Iterator[dict[str, Any]]:
-    for url in src:
+def _members(urls: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """Tar members of each shard in turn (local files unbuffered by fsspec, anything else through it)."""
+    for url in urls:
         try:
-            stream = fsspec.open(url, "rb").open()
+            stream = open(url, "rb", buffering=1 << 20) if not _is_url(url) else fsspec.open(url, "rb").open()
         except (OSError, ValueError) as exc:
             raise SynthError(f"cannot open shard {url}: {exc}") from None
         try:
-            yield {"url": url, "stream": stream}
+            yield from tario.members(stream, url)
+            yield {}  # end of shard: group_by_keys closes the last sample even if the next shard repeats its key
+        except tario.TarError as exc:
+            raise SynthError(f"shard {exc}; rebuild it") from None
         finally:
             stream.close()
 
@@ -283,7 +287,7 @@ class TrainStream(torch.utils.data.IterableDataset):
 
     def _shard_samples(self, src: ShardSource, reader: int, readers: int, tag: int) -> Iterator[dict]:
         urls, split = self._shard_urls(src.urls, reader, readers, tag)
-        files = tariterators.tar_file_expander(_open(urls), handler=_reraise)
+        files = _members(urls)
         samples = tariterators.group_by_keys(files, handler=_reraise)
         if split:
             samples = (s for n, s in enumerate(samples) if n % readers == reader)
@@ -303,22 +307,24 @@ class TrainStream(torch.utils.data.IterableDataset):
         return image
 
     def _batches(self, samples: Iterator, label_fn, k: int, flip_rng: np.random.Generator):
+        """Fill one preallocated uint8 batch per step; a flipped image is copied in mirrored, which
+        costs nothing over the copy every image needs anyway."""
         b, (h, w) = self.batch_size, self.image_size
         while True:
             images = np.empty((b, h, w, 3), dtype=np.uint8)
             idx = np.zeros((b, k), dtype=np.int64)
             weight = np.zeros((b, k), dtype=np.float32)
+            flips = flip_rng.random(b) < 0.5 if self.flip else np.zeros(b, dtype=bool)
             n = 0
             for sample in samples:
-                images[n] = self._image(sample, sample.get("__url__", "?")) if isinstance(sample, dict) else sample[0]
+                image = self._image(sample, sample.get("__url__", "?")) if isinstance(sample, dict) else sample[0]
+                images[n] = image[:, ::-1] if flips[n] else image
                 label_fn(sample, idx[n], weight[n])
                 n += 1
                 if n == b:
                     break
             if n < b:
                 raise SynthError("a data stream ended early: the shards (or real images) hold no readable samples")
-            if self.flip:
-                imaging.flip_batch(images, flip_rng.random(b) < 0.5)
             yield images, idx, weight
 
     def _syn_label(self, num_classes: int):

@@ -61,13 +61,6 @@ def fit(image: np.ndarray, size: tuple[int, int], crop: float = 1.0) -> np.ndarr
         return np.asarray(out)
 
 
-def flip_batch(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mirror the images of a [B, H, W, 3] uint8 batch where ``mask`` is set, in place, in one call."""
-    if mask.any():
-        images[mask] = images[mask][:, :, ::-1]
-    return images
-
-
 def to_tensor_batch(images, device=None):
     """uint8 NHWC -> float NCHW in [-1, 1], on ``device``; the (x - 127.5) / 127.5 of arcface_torch.
 

@@ -188,7 +188,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
     loader = iter(data.make_loader(stream, cfg.workers, pin_memory=device.type == "cuda"))
     logger = _Logger(cfg.out, rank == 0, resume is not None)
     meta = _checkpoint_meta(cfg, num_classes)
-    summary: dict[str, Any] = {"epoch_loss": [], "val": [], "steps_per_epoch": steps_per_epoch,
+    summary: dict[str, Any] = {"rank": rank, "epoch_loss": [], "val": [], "steps_per_epoch": steps_per_epoch,
                                "num_classes": num_classes, "synthetic_classes": num_syn}
     try:
         from tqdm import tqdm

@@ -3,10 +3,15 @@
 Modules: ``mesh`` (mean head geometry), ``basis`` (identity, expression and appearance
 components), ``model`` (assembly, built once per process), ``raster`` (component blend and
 z-buffered rasteriser), ``shading`` (SH lighting and painted details), ``background`` (per-image
-backgrounds and camera noise), ``render`` (the per-sample pipeline), ``backend`` (the registry entry).
+backgrounds and camera noise), ``render`` (the per-sample pipeline), ``backend`` (the registry entry),
+``kernel_cache`` (keeps the compiled-kernel cache in step with the sources).
 """
 
-from .backend import MorphableBackend
-from .model import build_model
+from .kernel_cache import invalidate_stale_kernels
+
+invalidate_stale_kernels()
+
+from .backend import MorphableBackend  # noqa: E402
+from .model import build_model  # noqa: E402
 
 __all__ = ["MorphableBackend", "build_model"]

@@ -30,7 +30,7 @@ MOUTH_GAP = 0.035  # half-height of the lip seam band (two vertex rows bracket i
 CHIN_Y = -11.5
 TOP_Y = 11.8
 
-N_COLS = 60  # around the head, dense on the face
+N_COLS = 52  # around the head, dense on the face
 EAR_ROWS, EAR_COLS = 10, 7
 
 PART_HEAD, PART_EAR = 0, 1
@@ -72,21 +72,21 @@ _PROFILE = [
     (-14.0, 5.2, 4.6, 5.0, -1.5, 2.0),
     (-12.6, 5.3, 4.9, 5.2, -1.3, 2.0),
     (-11.9, 4.6, 6.2, 5.4, -0.6, 1.9),
-    (-11.2, 4.5, 7.3, 5.6, 0.0, 1.9),
-    (-9.5, 5.3, 7.9, 6.0, 0.0, 2.1),
-    (-7.0, 6.2, 8.3, 7.3, 0.0, 2.4),
-    (-4.0, 6.9, 8.3, 8.9, 0.0, 2.6),
-    (-1.5, 7.3, 8.1, 9.8, 0.0, 2.7),
-    (0.5, 7.5, 8.2, 10.2, 0.0, 2.7),
-    (2.5, 7.5, 8.6, 10.3, 0.0, 2.6),
-    (4.0, 7.4, 8.7, 10.2, 0.0, 2.5),
+    (-11.2, 4.5, 7.3, 5.6, 0.0, 1.8),
+    (-9.5, 5.3, 7.9, 6.0, 0.0, 1.9),
+    (-7.0, 6.2, 8.4, 7.3, 0.0, 2.0),
+    (-4.0, 6.9, 8.5, 8.9, 0.0, 2.15),
+    (-1.5, 7.3, 8.4, 9.8, 0.0, 2.25),
+    (0.5, 7.5, 8.5, 10.2, 0.0, 2.3),
+    (2.5, 7.5, 8.8, 10.3, 0.0, 2.35),
+    (4.0, 7.4, 8.8, 10.2, 0.0, 2.35),
 ]
 _CAP_Y = 4.0
 
 
 def _rows() -> np.ndarray:
     neck = [-23.0, -20.0, -17.5, -15.5, -14.0, -13.1, -12.5, -12.1]
-    face = list(np.linspace(-11.7, 4.0, 44))
+    face = list(np.linspace(-11.7, 4.0, 38))
     face = [y for y in face if abs(y - MOUTH_Y) > 0.2]
     face += [MOUTH_Y - MOUTH_GAP, MOUTH_Y + MOUTH_GAP]
     cap = list(_CAP_Y + (TOP_Y - _CAP_Y) * np.sin(np.linspace(0, np.pi / 2, 9)[1:]))
@@ -113,7 +113,7 @@ def face_relief(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     d -= 1.05 * _gauss(au - 3.1, v + 0.15, 1.55, 1.05)  # eye sockets
     d += 0.60 * _gauss(au - EYE_X, v - 0.05, 0.95, 0.55)  # eyeball and lids
     d += 0.50 * _gauss(au - 2.8, v - 1.75, 2.0, 0.65)  # brow ridge
-    d += 0.45 * _gauss(u, v - 0.9, 1.0, 1.1)  # glabella and nose root
+    d += 0.80 * _gauss(u, v - 0.5, 0.85, 1.2)  # glabella and nose root (sellion)
     # Nose: a ridge growing from the root to the tip, a rounded tip, the alae.
     ramp = np.clip((0.9 - v) / 4.3, 0.0, 1.0) ** 1.15 * _sigmoid((v + 3.55) / 0.28)
     width = 0.55 + 0.25 * np.clip((0.9 - v) / 4.3, 0.0, 1.0)

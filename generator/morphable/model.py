@@ -14,7 +14,7 @@ import numpy as np
 from .basis import N_APPEARANCE, ONE_SIDED_EXPR, Basis, build_basis
 from .mesh import EYE_X, MOUTH_Y, PART_EAR, Mesh, build_mesh
 from .raster import sparse_runs
-from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL
+from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, hair_weights
 
 
 @dataclass
@@ -31,8 +31,10 @@ class Model:
     tri_flags: np.ndarray  # [T] int32
     uv: np.ndarray  # [N, 2] float64
     front: np.ndarray  # [N] float64
-    tex_skin: np.ndarray  # [256, 256] float64, zero-mean
-    tex_hair: np.ndarray  # [256, 256] float64 in [0, 1]
+    hair_w: np.ndarray  # [N, 5] static hairline terms (shading.hair_weights)
+    tex_skin: np.ndarray  # [256, 256] float32, zero-mean
+    tex_hair: np.ndarray  # [256, 256] float32 in [0, 1]
+    tex_noise: np.ndarray  # [256, 256] float32 unit-variance sensor noise (triangular)
 
 
 def _filtered_noise(rng, sigma_rows: float, sigma_cols: float, n: int = 256) -> np.ndarray:
@@ -87,8 +89,10 @@ def build_model() -> Model:
         tri_flags=_tri_flags(mesh),
         uv=np.ascontiguousarray(mesh.uv.astype(np.float64)),
         front=mesh.front.astype(np.float64),
-        tex_skin=np.ascontiguousarray(skin * 0.5),
-        tex_hair=np.ascontiguousarray(hair),
+        hair_w=np.ascontiguousarray(hair_weights(mesh.uv[:, 0], mesh.front)),
+        tex_skin=np.ascontiguousarray(skin * 0.5, dtype=np.float32),
+        tex_hair=np.ascontiguousarray(hair, dtype=np.float32),
+        tex_noise=(rng.random((256, 256)) + rng.random((256, 256)) - 1.0).astype(np.float32) * np.float32(2.45),
     )
 
 

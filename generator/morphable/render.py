@@ -20,16 +20,17 @@ from .raster import rasterise, vertex_normals
 from .shading import hair_level, paint, sh_irradiance, smoothstep
 
 N_PARAMS = 64
+N_ATTR = 13
 SHAPE0, ALB0, EXPR0, POSE0, LIGHT0, NOISE0 = 0, 80, 160, 224, 227, 254
 
-_SKIN = np.array(
+_SKIN = np.array(  # albedo from very light to very dark skin (display values, before shading)
     [
-        [0.92, 0.76, 0.67],
-        [0.87, 0.67, 0.55],
-        [0.77, 0.57, 0.43],
-        [0.62, 0.43, 0.30],
-        [0.42, 0.28, 0.19],
-        [0.25, 0.165, 0.12],
+        [0.93, 0.74, 0.66],
+        [0.88, 0.65, 0.55],
+        [0.79, 0.55, 0.44],
+        [0.63, 0.42, 0.31],
+        [0.43, 0.28, 0.20],
+        [0.26, 0.17, 0.13],
     ]
 )
 _HAIR = np.array([[0.72, 0.58, 0.38], [0.45, 0.31, 0.18], [0.19, 0.12, 0.075], [0.055, 0.045, 0.04]])
@@ -89,7 +90,7 @@ def appearance(rec, P):
     P[31] = max(phi(a[12]) - 0.62, 0.0) / 0.38  # stubble (about 4 in 10 have some)
     P[32] = 0.10 * (1.0 + 0.5 * a[13])  # blush
     P[33] = 0.07 * (1.0 + 0.5 * a[14])  # eye-area shadow
-    P[34] = min(max(0.10 * (1.0 + 0.35 * a[15]), 0.02), 0.25)  # fine texture amplitude
+    P[34] = min(max(0.06 * (1.0 + 0.35 * a[15]), 0.015), 0.15)  # fine texture amplitude
     P[35] = 6.3 + 0.8 * a[16]  # front hairline height above the eyes
     P[36] = phi(0.9 * a[17]) ** 1.6  # hair length over the sides and back
     P[37] = max(a[18] - 0.4, 0.0) * 1.6  # fringe
@@ -186,11 +187,22 @@ def _bg_at(grid, xi, yi, out):
         out[c] = top + (bot - top) * fy
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _store(img, yi, xi, r, g, b, wb, noise):
+    """Colour to 8 bits with white balance and sensor noise (rounded, clipped)."""
+    r = (r * (1.0 + wb) + noise) * 255.0 + 0.5
+    g = (g + noise) * 255.0 + 0.5
+    b = (b * (1.0 - wb) + noise) * 255.0 + 0.5
+    img[yi, xi, 0] = np.uint8(min(max(r, 0.0), 255.0))
+    img[yi, xi, 1] = np.uint8(min(max(g, 0.0), 255.0))
+    img[yi, xi, 2] = np.uint8(min(max(b, 0.0), 255.0))
+
+
 @njit(cache=True, fastmath=True)
 def render_one(
-    rec, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, beard_w, blush_w, eye_w, nose_w,
-    lm_i, lm_w, template, tex_skin, tex_hair, img, lm_out, vis_out,
-    V, SX, SY, SZ, NRM, ALB, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0,
+    rec, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
+    lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, img, lm_out, vis_out,
+    V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0,
 ):
     """Render one record into ``img`` [H, W, 3] uint8; returns the skin-tone value in [0, 1]."""
     h, w = img.shape[0], img.shape[1]
@@ -236,7 +248,8 @@ def render_one(
         xi, yi = int(round(lm_out[j, 0])), int(round(lm_out[j, 1]))
         vis_out[j] = False
         if 0 <= xi < w and 0 <= yi < h:
-            vis_out[j] = tid[yi, xi] >= 0 and lmz[j] <= zbuf[yi, xi] + 0.5
+            # Hidden when a nearer surface covers its pixel (a point on the silhouette stays visible).
+            vis_out[j] = tid[yi, xi] < 0 or lmz[j] <= zbuf[yi, xi] + 0.5
     vertex_normals(V, mesh_tris, NRM)
     gamma = np.empty((3, 9))
     for c in range(3):
@@ -262,26 +275,31 @@ def render_one(
     for i in range(nv):
         m0, m1, m2 = 1.0 + albmod[3 * i], 1.0 + albmod[3 * i + 1], 1.0 + albmod[3 * i + 2]
         bl = P[32] * blush_w[i]
-        ea = 1.0 - P[33] * eye_w[i]
+        ea = (1.0 - P[33] * eye_w[i]) * cavity[i]
         nr = 0.08 * P[43] * nose_w[i]
-        ALB[i, 0] = sr * m0 * ea
-        ALB[i, 1] = sg * m1 * ea * (1.0 - 0.5 * bl - nr)
-        ALB[i, 2] = sb * m2 * ea * (1.0 - 0.4 * bl - nr)
+        LIT[i, 0] = sr * m0 * ea
+        LIT[i, 1] = sg * m1 * ea * (1.0 - 0.5 * bl - nr)
+        LIT[i, 2] = sb * m2 * ea * (1.0 - 0.4 * bl - nr)
         nx, ny, nz = NRM[i, 0], NRM[i, 1], NRM[i, 2]
-        if i >= ear0 and nz < 0.0:  # two-sided ears show their lit side
-            nx, ny, nz = -nx, -ny, -nz
+        if i >= ear0:
+            if nz < 0.0:  # two-sided ears show their lit side
+                nx, ny, nz = -nx, -ny, -nz
+        elif nz < -0.6:  # faces away: only culled triangles use it
+            LIT[i, 3] = LIT[i, 4] = LIT[i, 5] = LIT[i, 6] = LIT[i, 7] = 0.0
+            LIT[i, 8] = -10.0
+            continue
         sh_irradiance(gamma, nx, ny, nz, irr)
         for c in range(3):
-            LIT[i, c] = max(irr[c], 0.0)
+            LIT[i, 3 + c] = max(irr[c], 0.0)
         nh = nx * hx + ny * hy + nz * hz
         s12 = 0.0
         if nh > 0.0:
             n2 = nh * nh
             n4 = n2 * n2
             s12 = n4 * n4 * n4
-        LIT[i, 3] = s12
-        LIT[i, 4] = s12 * s12 * s12 * s12
-        LIT[i, 5] = hair_level(uv[i, 0], uv[i, 1], front[i], P)
+        LIT[i, 6] = s12
+        LIT[i, 7] = s12 * s12 * s12 * s12
+        LIT[i, 8] = hair_level(uv[i, 1], hair_w[i], P)
     background_params(rec[NOISE0:], h, w, bp)
     # Backgrounds are smooth: evaluate on a 4-pixel grid and interpolate.
     gh, gw = h // 4 + 2, w // 4 + 2
@@ -292,35 +310,16 @@ def render_one(
     aa = 0.75 * D / scale  # one pixel in face-plane centimetres
     alb = np.empty(3)
     mat = np.empty(3)
+    att = np.empty(N_ATTR)
     wb = bp[37]
+    sigma = bp[38]
+    seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
+    oy, ox = int(hash_uniform(seed, 0) * 256.0), int(hash_uniform(seed, 1) * 256.0)
+    # Edge anti-aliasing needs a coverage estimate: the foreground mask filtered with a 3x3 tent
+    # (separable, in integer sixteenths); 0 < cov < 16 only next to the silhouette.
     for yi in range(h):
         for xi in range(w):
-            t = tid[yi, xi]
-            if t < 0:
-                mask[yi, xi] = 0
-                _bg_at(grid, xi, yi, col[yi, xi])
-                continue
-            mask[yi, xi] = 1
-            i0, i1, i2 = mesh_tris[t, 0], mesh_tris[t, 1], mesh_tris[t, 2]
-            w0, w1 = bary[yi, xi, 0], bary[yi, xi, 1]
-            w2 = 1.0 - w0 - w1
-            for c in range(3):
-                alb[c] = w0 * ALB[i0, c] + w1 * ALB[i1, c] + w2 * ALB[i2, c]
-            u = w0 * uv[i0, 0] + w1 * uv[i1, 0] + w2 * uv[i2, 0]
-            v = w0 * uv[i0, 1] + w1 * uv[i1, 1] + w2 * uv[i2, 1]
-            fr = w0 * front[i0] + w1 * front[i1] + w2 * front[i2]
-            bw = w0 * beard_w[i0] + w1 * beard_w[i1] + w2 * beard_w[i2]
-            lv = w0 * LIT[i0, 5] + w1 * LIT[i1, 5] + w2 * LIT[i2, 5]
-            paint(alb, u, v, fr, lv, tri_flags[t], bw, P, tex_skin, tex_hair, aa, mat)
-            s12 = w0 * LIT[i0, 3] + w1 * LIT[i1, 3] + w2 * LIT[i2, 3]
-            s48 = w0 * LIT[i0, 4] + w1 * LIT[i1, 4] + w2 * LIT[i2, 4]
-            s = (s12 + (s48 - s12) * (0.5 * mat[1])) * mat[0]
-            occ = mat[2]
-            for c in range(3):
-                e = w0 * LIT[i0, c] + w1 * LIT[i1, c] + w2 * LIT[i2, c]
-                col[yi, xi, c] = (alb[c] * e + s * spec_c[c]) * occ
-    # Edge anti-aliasing: blend across the silhouette by a coverage estimate, the mask filtered
-    # with a 3x3 tent (separable, in integer sixteenths). 0 < cov < 16 only next to the silhouette.
+            mask[yi, xi] = 1 if tid[yi, xi] >= 0 else 0
     for yi in range(h):
         for xi in range(w):
             l = mask[yi, xi - 1] if xi > 0 else mask[yi, xi]
@@ -331,66 +330,79 @@ def render_one(
         dn = yi + 1 if yi < h - 1 else yi
         for xi in range(w):
             cov[yi, xi] = hsum[up, xi] + 2 * hsum[yi, xi] + hsum[dn, xi]
-    sigma = bp[38]
-    seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
+    for yi in range(h):
+        for xi in range(w):
+            t = tid[yi, xi]
+            if t < 0:
+                _bg_at(grid, xi, yi, col[yi, xi])
+            else:
+                i0, i1, i2 = mesh_tris[t, 0], mesh_tris[t, 1], mesh_tris[t, 2]
+                w0, w1 = bary[yi, xi, 0], bary[yi, xi, 1]
+                w2 = 1.0 - w0 - w1
+                # One contiguous row of attributes per vertex: a single interpolation loop.
+                for k in range(N_ATTR):
+                    att[k] = w0 * LIT[i0, k] + w1 * LIT[i1, k] + w2 * LIT[i2, k]
+                alb[0], alb[1], alb[2] = att[0], att[1], att[2]
+                paint(alb, att[9], att[10], att[11], att[8], tri_flags[t], att[12], P, tex_skin, tex_hair, aa, mat)
+                s = (att[6] + (att[7] - att[6]) * (0.5 * mat[1])) * mat[0]
+                occ = mat[2]
+                for c in range(3):
+                    col[yi, xi, c] = (alb[c] * att[3 + c] + s * spec_c[c]) * occ
+            cv = cov[yi, xi]
+            if cv == 0 or cv == 16:
+                _store(img, yi, xi, col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2], wb,
+                       tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
+    # Silhouette pixels, now that every neighbour's colour is known.
     fg = np.empty(3)
     bgc = np.empty(3)
     for yi in range(h):
         for xi in range(w):
             cv = cov[yi, xi]
-            if 0 < cv < 16:
-                if mask[yi, xi]:
-                    fg[0], fg[1], fg[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
-                    _bg_at(grid, xi, yi, bgc)
-                else:
-                    # Foreground colour here: the tent-weighted mean of the covered neighbours.
-                    fg[0] = fg[1] = fg[2] = 0.0
-                    for dyy in range(-1, 2):
-                        yy = min(max(yi + dyy, 0), h - 1)
-                        for dxx in range(-1, 2):
-                            xx = min(max(xi + dxx, 0), w - 1)
-                            if mask[yy, xx]:
-                                wt = (2 - abs(dyy)) * (2 - abs(dxx))
-                                fg[0] += wt * col[yy, xx, 0]
-                                fg[1] += wt * col[yy, xx, 1]
-                                fg[2] += wt * col[yy, xx, 2]
-                    fg[0] /= cv
-                    fg[1] /= cv
-                    fg[2] /= cv
-                    bgc[0], bgc[1], bgc[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
-                a = cv / 16.0
-                r = bgc[0] + (fg[0] - bgc[0]) * a
-                g = bgc[1] + (fg[1] - bgc[1]) * a
-                bb = bgc[2] + (fg[2] - bgc[2]) * a
+            if cv == 0 or cv == 16:
+                continue
+            if mask[yi, xi]:
+                fg[0], fg[1], fg[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
+                _bg_at(grid, xi, yi, bgc)
             else:
-                r, g, bb = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
-            pix = yi * w + xi
-            hv = hash_uniform(seed, pix)
-            nz_ = (hv + (hv * 65536.0 - math.floor(hv * 65536.0)) - 1.0) * 2.45 * sigma
-            r = (r * (1.0 + wb) + nz_) * 255.0 + 0.5
-            g = (g + nz_) * 255.0 + 0.5
-            bb = (bb * (1.0 - wb) + nz_) * 255.0 + 0.5
-            img[yi, xi, 0] = np.uint8(min(max(r, 0.0), 255.0))
-            img[yi, xi, 1] = np.uint8(min(max(g, 0.0), 255.0))
-            img[yi, xi, 2] = np.uint8(min(max(bb, 0.0), 255.0))
+                # Foreground colour here: the tent-weighted mean of the covered neighbours.
+                fg[0] = fg[1] = fg[2] = 0.0
+                for dyy in range(-1, 2):
+                    yy = min(max(yi + dyy, 0), h - 1)
+                    for dxx in range(-1, 2):
+                        xx = min(max(xi + dxx, 0), w - 1)
+                        if mask[yy, xx]:
+                            wt = (2 - abs(dyy)) * (2 - abs(dxx))
+                            fg[0] += wt * col[yy, xx, 0]
+                            fg[1] += wt * col[yy, xx, 1]
+                            fg[2] += wt * col[yy, xx, 2]
+                fg[0] /= cv
+                fg[1] /= cv
+                fg[2] /= cv
+                bgc[0], bgc[1], bgc[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
+            a = cv / 16.0
+            _store(img, yi, xi, bgc[0] + (fg[0] - bgc[0]) * a, bgc[1] + (fg[1] - bgc[1]) * a,
+                   bgc[2] + (fg[2] - bgc[2]) * a, wb, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
     return tone
 
 
 @njit(cache=True)
 def render_batch(
-    coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, beard_w, blush_w, eye_w, nose_w,
-    lm_i, lm_w, template, tex_skin, tex_hair, images, landmarks, visible, tones, ear0,
+    coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
+    lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, images, landmarks, visible, tones, ear0,
 ):
     nb, h, w = images.shape[0], images.shape[1], images.shape[2]
     nv = uv.shape[0]
     V = np.empty((nv, 3))
     SX, SY, SZ = np.empty(nv), np.empty(nv), np.empty(nv)
     NRM = np.empty((nv, 3))
-    ALB = np.empty((nv, 3))
-    LIT = np.empty((nv, 6))  # irradiance RGB, highlight (n.h)^12 and ^48, hairline level
-    zbuf = np.empty((h, w))
+    # Per-vertex attributes, one row each: albedo RGB, irradiance RGB, highlight (n.h)^12 and ^48,
+    # hairline level (all per sample), then u, v, front, beard weight (static).
+    LIT = np.zeros((nv, N_ATTR))
+    for i in range(nv):
+        LIT[i, 9], LIT[i, 10], LIT[i, 11], LIT[i, 12] = uv[i, 0], uv[i, 1], front[i], beard_w[i]
+    zbuf = np.empty((h, w), np.float32)
     tid = np.empty((h, w), np.int32)
-    bary = np.empty((h, w, 2))
+    bary = np.empty((h, w, 2), np.float32)
     col = np.empty((h, w, 3))
     mask = np.empty((h, w), np.int32)
     hsum = np.empty((h, w), np.int32)
@@ -400,7 +412,7 @@ def render_batch(
     for b in range(nb):
         P[:] = 0.0
         tones[b] = render_one(
-            coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, tri_flags, uv, front, beard_w,
-            blush_w, eye_w, nose_w, lm_i, lm_w, template, tex_skin, tex_hair, images[b], landmarks[b], visible[b],
-            V, SX, SY, SZ, NRM, ALB, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0,
+            coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w,
+            blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, images[b], landmarks[b], visible[b],
+            V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0,
         )

@@ -65,7 +65,7 @@ def _mix(col, r, g, b, a):
     col[2] += (b - col[2]) * a
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, inline="always")
 def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, out_mat):
     """Paint details over the interpolated skin albedo ``col`` (in place).
 
@@ -76,8 +76,8 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
     spec, shin, occl = 0.10 * P[38], 0.0, 1.0
     au = abs(u)
     # Fine skin texture: pores and blotches from a tiling noise map, offset per identity.
-    ti = int(u * 22.0 + P[39]) & 255
-    tj = int(v * 22.0 + P[40]) & 255
+    ti = int(u * 16.0 + P[39]) & 255
+    tj = int(v * 16.0 + P[40]) & 255
     t = tex_skin[tj, ti]
     f = 1.0 + P[34] * t
     col[0] *= f
@@ -99,8 +99,8 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
             if w2 < 0.0:
                 w2 = 0.0
             bow = 0.10 * math.exp(-((au - 0.38) / 0.22) ** 2) - 0.08 * math.exp(-(u / 0.18) ** 2)
-            hu = (0.62 + 0.12 * P[54]) * w2**0.55 + bow * w2
-            hl = (0.85 + 0.1 * P[54]) * w2**0.75
+            hu = (0.72 + 0.12 * P[54]) * w2**0.55 + bow * w2
+            hl = (0.95 + 0.1 * P[54]) * w2**0.75
             inside = smoothstep(-aa, aa, hu - dv) * smoothstep(-aa, aa, dv + hl)
             if inside > 0.0:
                 shade = 1.0 - 0.35 * math.exp(-(dv / 0.16) ** 2)  # the seam is in shadow
@@ -189,7 +189,7 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
         lv = level + 0.25 * (hs - 0.5)
         if lv > -0.3:
             a = smoothstep(-0.25, 0.15, lv)
-            g = 0.65 + 0.55 * hs
+            g = 0.78 + 0.4 * hs
             _mix(col, P[17] * g, P[18] * g, P[19] * g, a)
             spec = spec * (1.0 - a) + 0.22 * a * hs
             shin = shin * (1.0 - a)
@@ -198,20 +198,37 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
     out_mat[2] = occl
 
 
-@njit(cache=True, fastmath=True)
-def hair_level(u, v, front, P):
+def hair_weights(u, front):
+    """Static per-vertex terms of ``hair_level``: [front blend, back blend, (|u|/4)^2, temple ramp, cap]."""
+    import numpy as np
+
+    au = np.abs(u)
+
+    def ss(e0, e1, x):
+        t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+        return t * t * (3.0 - 2.0 * t)
+
+    return np.stack(
+        [
+            np.where(front > 0.0, ss(0.25, 0.8, front), 0.0),
+            np.where(front > 0.0, 0.0, ss(0.0, -0.6, front)),
+            (au / 4.0) ** 2,
+            ss(4.5, 0.0, au),
+            ((front > 0.6) & (au < 5.0)).astype(np.float64),
+        ],
+        axis=1,
+    )
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def hair_level(v, hw, P):
     """Height (cm) of a surface point above the hairline, which runs across the forehead, down in
-    front of the ears to a length-dependent level at the sides, and round the back to the nape."""
-    au = abs(u)
-    hfront = P[35] - 0.6 * (au / 4.0) ** 2 - P[37] * smoothstep(4.5, 0.0, au)
+    front of the ears to a length-dependent level at the sides, and round the back to the nape.
+    ``hw`` holds the point's static terms (``hair_weights``); P the identity's hair parameters."""
+    hfront = P[35] - 0.6 * hw[2] - P[37] * hw[3]
     hside = 1.8 - 9.0 * P[36]
     hback = -6.5 - 6.0 * P[36]
-    if front > 0.0:
-        k = smoothstep(0.25, 0.8, front)
-        line = hside + (hfront - hside) * k
-    else:
-        k = smoothstep(0.0, -0.6, front)
-        line = hside + (hback - hside) * k
-    if front > 0.6 and au < 5.0:
-        line = max(line, hfront)
+    line = hside + (hfront - hside) * hw[0] + (hback - hside) * hw[1]
+    if hw[4] > 0.5 and hfront > line:
+        line = hfront
     return v - line

@@ -1,0 +1,104 @@
+"""The built-in morphable generator: determinism, batching, sizes, occlusion, variety, preview."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from generator import layout, registry
+from generator.morphable import MorphableBackend
+from generator.sampler import SamplingConfig, Sampler
+from synthface.errors import SynthError
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return MorphableBackend(image_size=112)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return Sampler(SamplingConfig(), 8, seed=0).batch([(c, k) for c in range(8) for k in range(2)]).coeffs
+
+
+def test_registered_and_described(backend):
+    assert isinstance(registry.create("morphable"), MorphableBackend)
+    assert backend.describe()["name"] == "morphable" and backend.version
+
+
+def test_same_record_same_pixels_alone_or_in_any_batch(backend, records):
+    batch = backend.render(records)
+    assert batch.images.shape == (16, 112, 112, 3) and batch.images.dtype == np.uint8
+    assert batch.landmarks.shape == (16, 5, 2) and batch.landmarks.dtype == np.float32
+    assert len(batch.meta) == 16
+    again = backend.render(records)
+    assert np.array_equal(batch.images, again.images)
+    for b in (0, 5, 15):
+        alone = backend.render(records[b : b + 1])
+        assert np.array_equal(alone.images[0], batch.images[b])
+        assert np.array_equal(alone.landmarks[0], batch.landmarks[b])
+    odd = backend.render(records[3:10])
+    assert np.array_equal(odd.images, batch.images[3:10])
+
+
+def test_sizes():
+    rec = layout.empty(1)
+    assert MorphableBackend(image_size="112x96").render(rec).images.shape == (1, 112, 96, 3)
+    assert MorphableBackend(image_size=64).render(rec).images.shape == (1, 64, 64, 3)
+
+
+def test_identities_differ_and_images_of_one_identity_vary(backend, records):
+    imgs = backend.render(records).images.astype(np.float32)
+    # Two images of identity 0 differ (expression, pose, lighting, background) ...
+    assert np.abs(imgs[0] - imgs[1]).mean() > 5
+    # ... and the identity part alone changes the face: same everything else, new identity.
+    recs = np.repeat(records[:1], 2, axis=0)
+    recs[1, layout.IDENTITY] = records[2, layout.IDENTITY]
+    a, b = backend.render(recs).images.astype(np.float32)
+    centre = (slice(30, 100), slice(25, 87))
+    assert np.abs(a[centre] - b[centre]).mean() > 5
+
+
+def test_far_eye_hidden_at_60_degrees_yaw(backend):
+    recs = layout.empty(2)
+    recs[0, layout.SLICES["pose"]] = [0.0, np.radians(60.0), 0.0]  # nose to the image right
+    recs[1, layout.SLICES["pose"]] = [0.0, np.radians(-60.0), 0.0]
+    meta = backend.render(recs).meta
+    assert meta[0]["visible"][0] and not meta[0]["visible"][1]  # the right eye turns away
+    assert meta[1]["visible"][1] and not meta[1]["visible"][0]
+    front = backend.render(layout.empty(1)).meta[0]
+    assert front["visible"] == [True] * 5
+
+
+def test_background_follows_noise_only(backend):
+    recs = layout.empty(2)
+    recs[1, layout.SLICES["noise"]] = np.linspace(-2, 2, 32)
+    a, b = backend.render(recs).images.astype(np.float32)
+    corner = (slice(0, 12), slice(0, 12))
+    assert np.abs(a[corner] - b[corner]).mean() > 3
+
+
+def test_bad_input(backend):
+    with pytest.raises(SynthError):
+        backend.render(np.zeros((2, 100), np.float32))
+    bad = layout.empty(1)
+    bad[0, 0] = np.nan
+    with pytest.raises(SynthError):
+        backend.render(bad)
+    with pytest.raises(SynthError):
+        MorphableBackend(device="cuda")
+
+
+def test_preview_command_writes_a_sheet(tmp_path):
+    from synthface.cli import main
+
+    out = tmp_path / "sheet.png"
+    result = CliRunner().invoke(main, ["preview", "--out", str(out), "--ids", "2", "--per-id", "3",
+                                       "--image-size", "112x96", "--yaw-range", "-10,10"])
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as img:
+        assert img.size == (3 * 96, 3 * 112)
+    bad = CliRunner().invoke(main, ["preview", "--out", str(out), "--ids", "2", "--mixup", "0.5,1.5"])
+    assert bad.exit_code != 0 and "outside [0, 1]" in bad.output
