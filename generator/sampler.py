@@ -46,7 +46,8 @@ POSE_DISTRIBUTIONS = ("normal", "uniform")
 DEFAULT_MIXUP = tuple(round(float(v), 6) for v in np.linspace(0.6, 1.0, 11))
 
 # Stream tags keep the three kinds of draws independent even for equal (class, image) numbers.
-_IDENTITY, _CLASS, _IMAGE = 1, 2, 3
+IDENTITY_STREAM, CLASS_STREAM, IMAGE_STREAM = 1, 2, 3
+_IDENTITY, _CLASS, _IMAGE = IDENTITY_STREAM, CLASS_STREAM, IMAGE_STREAM
 
 
 def parse_mixup(value: Any) -> tuple[float, ...] | None:
@@ -193,6 +194,14 @@ class _KeyedGenerator:
             "uinteger": 0,
         }
         return self._gen
+
+
+def generator_for(*key: int) -> np.random.Generator:
+    """A fresh Generator in the state the sampler uses for ``key``, e.g. (seed, IDENTITY_STREAM, c).
+
+    For checks that reproduce a draw outside the sampler.
+    """
+    return _KeyedGenerator().at(*key)
 
 
 class GaussianPrior:
