@@ -24,9 +24,9 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from trainer import backbones, data, imaging  # noqa: E402
-from trainer.losses import MarginSoftmax  # noqa: E402
-from trainer.mixup import DomainMixer, psi_schedule  # noqa: E402
+from trainer import backbones, data, imaging
+from trainer.losses import MarginSoftmax
+from trainer.mixup import DomainMixer
 
 
 def _make_inputs(tmp: str, size: int) -> tuple[str, str]:

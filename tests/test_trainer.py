@@ -9,14 +9,13 @@ import shutil
 import pytest
 import torch
 from click.testing import CliRunner
+from test_trainer_shards import write_dataset, write_real_folder
 
 from synthface.cli import main
 from synthface.errors import SynthError
 from trainer import export
 from trainer.config import TrainConfig
 from trainer.train import train
-
-from test_trainer_shards import write_dataset, write_real_folder
 
 
 def synth(*args) -> str:
@@ -69,8 +68,8 @@ def small(tmp_path_factory):
 
 
 def _cfg(syn, out, **kw) -> TrainConfig:
-    base = dict(data=syn, out=str(out), network="mbf", image_size=32, batch_size=4, epochs=1, max_steps=1,
-                workers=0, shuffle_buffer=8, amp=False, log_every=1, export=False)
+    base = {"data": syn, "out": str(out), "network": "mbf", "image_size": 32, "batch_size": 4, "epochs": 1,
+            "max_steps": 1, "workers": 0, "shuffle_buffer": 8, "amp": False, "log_every": 1, "export": False}
     return TrainConfig.load(None, **{**base, **kw})
 
 
@@ -141,3 +140,37 @@ def test_export_formats_agree(trained):
     with torch.no_grad():
         assert torch.allclose(ts(x), sd(x), atol=1e-5) and torch.allclose(ck(x), sd(x), atol=1e-6)
     assert os.path.isfile(out / "backbone.onnx") == (__import__("importlib").util.find_spec("onnx") is not None)
+
+
+def test_pairs_are_unique_balanced_and_identity_disjoint_across_folds():
+    from trainer.pairs import choose_pairs
+
+    same, diff = choose_pairs(ids=40, per_id=4, same=60, different=80, folds=10, seed=3, offset=10**6)
+    assert len(same) == 60 and len(diff) == 80
+    assert len(set(same)) == 60 and len(set(diff)) == 80
+    assert choose_pairs(40, 4, 60, 80, 10, 3, 10**6) == (same, diff)  # deterministic
+    fold_ids = []
+    for k in range(10):
+        ids = {p[0] for p in same[6 * k:6 * k + 6]} | {n for p in diff[8 * k:8 * k + 8] for n in (p[0], p[2])}
+        fold_ids.append(ids)
+    for a in range(10):
+        for b in range(a + 1, 10):
+            assert not fold_ids[a] & fold_ids[b]
+    assert all(int(p[0][2:]) >= 10**6 for p in same) and all(p[0] != p[2] for p in diff)
+    assert all(1 <= p[1] < p[2] <= 4 for p in same)
+    with pytest.raises(SynthError, match="multiples of --folds"):
+        choose_pairs(40, 4, 61, 80, 10, 3)
+    with pytest.raises(SynthError, match="raise --ids or --images-per-id"):
+        choose_pairs(20, 2, 100, 100, 10, 3)
+
+
+def test_lr_schedules():
+    from trainer.train import lr_factor
+
+    step = TrainConfig.load(None, data="x", epochs=40, lr_steps=[24, 30, 36], warmup_epochs=1)
+    assert lr_factor(0, 10, step) == pytest.approx(0.1) and lr_factor(9, 10, step) == 1.0
+    assert lr_factor(239, 10, step) == 1.0 and lr_factor(240, 10, step) == pytest.approx(0.1)
+    assert lr_factor(365, 10, step) == pytest.approx(1e-3)
+    cos = TrainConfig.load(None, data="x", epochs=4, schedule="cosine")
+    assert lr_factor(0, 10, cos) == 1.0 and lr_factor(20, 10, cos) == pytest.approx(0.5)
+    assert lr_factor(40, 10, cos) == pytest.approx(0.0, abs=1e-12)

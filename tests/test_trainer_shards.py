@@ -105,6 +105,21 @@ def test_resolve_by_directory_pattern_and_glob(dataset):
     assert one.num_samples == 10 and one.num_classes <= 6
 
 
+def test_urls_go_through_fsspec(dataset):
+    """Any fsspec URL reads like a local path (s3:// and http(s):// take the same code path)."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for name in sorted(os.listdir(dataset)):
+        with open(os.path.join(dataset, name), "rb") as f:
+            fs.pipe(f"/trainer-test/{name}", f.read())
+    src = data.resolve_shards("memory://trainer-test")
+    assert src.urls[0] == "memory://trainer-test/synth-000000.tar" and src.num_samples == 30
+    batch = _first(data.TrainStream(src, None, batch_size=30, image_size=(112, 112), shuffle_buffer=1))
+    assert "error" not in batch and batch["syn"].shape[0] == 30
+    fs.rm("/trainer-test", recursive=True)
+
+
 def test_batches_carry_images_and_soft_labels(dataset):
     src = data.resolve_shards(dataset)
     stream = data.TrainStream(src, None, batch_size=8, image_size=(112, 112), shuffle_buffer=10)
@@ -123,7 +138,7 @@ def test_one_pass_covers_every_sample_once_across_readers(dataset, monkeypatch):
     for readers in (2, 5):  # 5 readers > 3 shards: falls back to splitting samples
         seen = []
         for reader in range(readers):
-            monkeypatch.setattr(data, "reader_info", lambda r=reader: (r, readers))
+            monkeypatch.setattr(data, "reader_info", lambda r=reader, n=readers: (r, n))
             stream = data.TrainStream(src, None, batch_size=1, image_size=(112, 112), shuffle_buffer=1, flip=False)
             it = iter(stream)
             # 3 shards of 10: with 2 readers, reader 0 gets 2 shards and reader 1 one shard.
@@ -184,7 +199,7 @@ def test_real_folder_labels_follow_the_synthetic_ones(dataset, tmp_path):
     assert batch["syn_idx"].max() < 6
 
 
-from generator.registry import Backend, RenderResult  # noqa: E402
+from generator.registry import Backend, RenderResult
 
 _TEMPLATE = np.array([[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]], np.float32)
 
@@ -209,10 +224,18 @@ class PatternBackend(Backend):
         for b in range(len(coeffs)):
             img = np.asarray(Image.fromarray(low[b].astype(np.uint8)).resize((w, h), Image.BILINEAR), np.float32)
             pitch, yaw, _ = f["pose"][b]
-            img = np.roll(img, (int(round(8 * pitch)), int(round(8 * yaw))), axis=(0, 1))
+            img = np.roll(img, (round(8 * float(pitch)), round(8 * float(yaw))), axis=(0, 1))
             img *= 1.0 + 0.5 * np.tanh(f["lighting"][b, 0])
             seed = np.frombuffer(f["noise"][b, :2].tobytes(), np.uint32)
             img += np.random.default_rng(seed).normal(0, 3, img.shape)
             images[b] = np.clip(img, 0, 255).astype(np.uint8)
         marks = np.repeat((_TEMPLATE * np.array([w / 112, h / 112], np.float32))[None], len(coeffs), 0)
         return RenderResult(images=images, landmarks=marks, meta=[{} for _ in range(len(coeffs))])
+
+
+def test_real_data_from_shards_uses_cls_and_the_offset(dataset):
+    real = data.resolve_real(dataset)  # a dataset dir with a manifest is read as shards
+    assert isinstance(real, data.ShardSource) and real.num_classes == 6
+    stream = data.TrainStream(None, real, batch_size=30, image_size=(112, 112), real_offset=100, shuffle_buffer=1)
+    batch = _first(stream)
+    assert sorted(set(batch["real_idx"].tolist())) == list(range(100, 106)) and "syn" not in batch

@@ -75,7 +75,7 @@ class TrainConfig:
             raise SynthError("no training data: pass --data (shard pattern, dataset directory or URL)")
 
     @classmethod
-    def load(cls, name: str | None = None, **overrides: Any) -> "TrainConfig":
+    def load(cls, name: str | None = None, **overrides: Any) -> TrainConfig:
         values: dict[str, Any] = {}
         if name:
             values.update(read_config(name))
@@ -100,7 +100,8 @@ def read_config(name: str) -> dict[str, Any]:
     """A config file by path, or by name from ``trainer/configs``."""
     if os.path.isfile(name):
         path = name
-        text = open(name, encoding="utf-8").read()
+        with open(name, encoding="utf-8") as f:
+            text = f.read()
     else:
         res = resources.files("trainer.configs") / f"{name.removesuffix('.yaml')}.yaml"
         if not res.is_file():

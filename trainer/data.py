@@ -12,9 +12,12 @@ How it is read (the open_clip recipe): every (node, worker) pair is one *reader*
 data the shard list is shuffled with a seed all readers share and split between them, so each pass
 is a partition of the shards; with fewer shards than readers, every reader reads all shards and
 keeps every ``readers``-th sample instead. ``resampled`` draws shards with replacement instead, the
-choice for multi-node runs over many shards. Samples then go through a shuffle buffer, are decoded
-(simplejpeg), batched into one uint8 array, and flipped as a batch. Streams never end: the training
-loop takes a fixed number of batches per epoch, so every rank takes the same number of steps.
+choice for multi-node runs over many shards. Tar members come from ``tario`` (a lean reader; see
+there why) and are grouped into samples by webdataset's ``group_by_keys``; samples go through
+webdataset's shuffle buffer, are decoded (simplejpeg) straight into one preallocated uint8 batch,
+mirrored on the way in when flipped, and normalised later on the training device. Streams never
+end: the training loop takes a fixed number of batches per epoch, so every rank takes the same
+number of steps.
 
 A loader worker that meets bad data does not raise (PyTorch would wrap the error in a multi-line
 traceback); it yields ``{"error": message}`` and the training loop raises that as a ``SynthError``.
@@ -25,9 +28,10 @@ from __future__ import annotations
 import os
 import random
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import braceexpand
 import fsspec
@@ -190,7 +194,7 @@ class RealFolder:
         return len(self.items)
 
     @classmethod
-    def scan(cls, root: str) -> "RealFolder":
+    def scan(cls, root: str) -> RealFolder:
         base = Path(root)
         if not base.is_dir():
             raise SynthError(f"real image folder {root} does not exist or is not a directory")
@@ -227,7 +231,12 @@ def _members(urls: Iterator[str]) -> Iterator[dict[str, Any]]:
     """Tar members of each shard in turn (local files unbuffered by fsspec, anything else through it)."""
     for url in urls:
         try:
-            stream = open(url, "rb", buffering=1 << 20) if not _is_url(url) else fsspec.open(url, "rb").open()
+            if _is_url(url):
+                stream = fsspec.open(url, "rb").open()
+            else:
+                stream = open(url, "rb", buffering=1 << 20)  # noqa: SIM115 - closed below, after the last member
+        except ImportError as exc:
+            raise SynthError(f"cannot open shard {url}: {exc.name or exc} is needed for that protocol; pip install it") from None
         except (OSError, ValueError) as exc:
             raise SynthError(f"cannot open shard {url}: {exc}") from None
         try:

@@ -18,8 +18,8 @@ next-highest negative), and the ROC AUC (Mann-Whitney, ties counted half).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -110,7 +110,7 @@ def metrics(scores: np.ndarray, issame: np.ndarray, folds: int = 10, far: float 
     out = kfold_accuracy(scores, issame, folds)
     out[f"tar@far={far:g}"] = tar_at_far(scores, issame, far)
     out["auc"] = roc_auc(scores, issame)
-    out["pairs"] = int(len(scores))
+    out["pairs"] = len(scores)
     return out
 
 

@@ -69,7 +69,7 @@ def load_backbone(path: str, network: str | None = None, image_size=None, device
         return model.eval(), size
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a non-checkpoint file
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a non-checkpoint file
         raise SynthError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__})") from None
     if isinstance(state, dict) and "backbone" in state and "network" in state:
         meta = {k: state[k] for k in ("network", "image_size", "embedding_size")}

@@ -89,7 +89,5 @@ def write_pairs(path: str, same: list[tuple[str, int, int]], diff: list[tuple[st
     with open(path, "w", encoding="utf-8") as f:
         f.write(f"{folds}\t{ps}\n")
         for k in range(folds):
-            for name, a, b in same[k * ps:(k + 1) * ps]:
-                f.write(f"{name}\t{a}\t{b}\n")
-            for n1, a, n2, b in diff[k * pd:(k + 1) * pd]:
-                f.write(f"{n1}\t{a}\t{n2}\t{b}\n")
+            f.writelines(f"{name}\t{a}\t{b}\n" for name, a, b in same[k * ps:(k + 1) * ps])
+            f.writelines(f"{n1}\t{a}\t{n2}\t{b}\n" for n1, a, n2, b in diff[k * pd:(k + 1) * pd])

@@ -9,14 +9,15 @@ The loss, exactly:
 
     cos_c   = <e / |e|, W_c / |W_c|>                        for every class c
     t_c     = sum of the row's weights on class c           (dense soft target, sums to 1)
-    z_c     = s * margin(cos_c)   if t_c > 0                (every target class gets its margin)
-            = s * cos_c           otherwise
+    z_c     = s * (t_c * margin(cos_c) + (1 - t_c) * cos_c) (each class's margin in proportion to its weight)
     loss    = mean over rows of  -sum_c t_c * log_softmax(z)_c
 
 so loss = psi * (phi * CE(z, i) + (1 - phi) * CE(z, j)) + (1 - psi) * CE(z, real), every CE taken
-over the one logit vector z in which all of i, j and the real class carry their margin. With
-phi = psi = 1 it is plain ArcFace (CosFace) cross-entropy. A class whose weight is 0 (phi = 0, or
-padding) gets no margin, so it is a plain non-target class.
+over the one logit vector z. That z is exactly the reference implementation's mixed logits
+``psi * (phi * arc(e, i) + (1 - phi) * arc(e, j)) + (1 - psi) * arc(e, real)``, where ``arc(e, c)``
+is the ArcFace output with the margin on class c alone: the three outputs differ only at their own
+target, and the mixing weights sum to 1. With phi = psi = 1 it is plain ArcFace (CosFace)
+cross-entropy; a class of weight 0 (phi = 0, or padding) is a plain non-target class.
 
 ArcFace: margin(cos) = cos(theta + m) while theta + m < pi, and cos - m * sin(m) beyond (the
 insightface fallback that keeps the target logit decreasing in theta). CosFace: cos - m.
@@ -27,8 +28,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from synthface.errors import SynthError
 
@@ -70,7 +71,7 @@ class MarginSoftmax(nn.Module):
 
     def logits(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         cos = self.cosine(embeddings)
-        return self.s * torch.where(targets > 0, self.margin(cos), cos)
+        return self.s * torch.lerp(cos, self.margin(cos), targets)
 
     def forward(self, embeddings: torch.Tensor, idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         targets = dense_targets(idx, weight, self.num_classes)

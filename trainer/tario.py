@@ -10,7 +10,8 @@ corrupt or truncated shard is an error, not garbage.
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 BLOCK = 512
 _ZERO = bytes(BLOCK)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from synthface.errors import SynthError
 
@@ -77,7 +77,7 @@ class _Logger:
             return
         path = os.path.join(out, LOG_NAME)
         fresh = not (resume and os.path.isfile(path))
-        self.file = open(path, "w" if fresh else "a", newline="", encoding="utf-8")
+        self.file = open(path, "w" if fresh else "a", newline="", encoding="utf-8")  # noqa: SIM115 - open for the run
         self.csv = csv.DictWriter(self.file, LOG_FIELDS, extrasaction="ignore")
         if fresh:
             self.csv.writeheader()
@@ -95,7 +95,7 @@ class _Logger:
         self.file.flush()
         if self.tb is not None:
             for key, value in row.items():
-                if key not in ("epoch", "step") and isinstance(value, (int, float)) and value == value:
+                if key not in ("epoch", "step") and isinstance(value, (int, float)) and not math.isnan(value):
                     self.tb.add_scalar(f"train/{key}" if not key.startswith("val") else f"val/{key[4:]}", value, step)
 
     def close(self) -> None:

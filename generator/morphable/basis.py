@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mesh import CHIN_Y, EYE_X, EYE_Y, MOUTH_HALF_W, MOUTH_Y, NOSE_TIP_Y, PART_EAR, Mesh
+from .mesh import CHIN_Y, EYE_X, EYE_Y, MOUTH_HALF_W, MOUTH_Y, NOSE_TIP_Y, Mesh
 
 N_SHAPE, N_EXPR, N_ALBEDO = 80, 64, 80
 # Named appearance parameters (the first N_APPEARANCE albedo coefficients); see ``appearance``.
@@ -44,6 +44,7 @@ N_APPEARANCE = len(APPEARANCE)
 # Expressions whose coefficient only acts in one direction (a jaw cannot open negatively).
 ONE_SIDED_EXPR = (1, 3, 4, 5, 6, 12, 15, 17, 21)
 EYE_CLOSE_L, EYE_CLOSE_R, BLINK, SQUINT, BROW_RAISE = 4, 5, 6, 17, 2
+JAW_OPEN, LOWER_LIP_DOWN, UPPER_LIP_UP = 1, 15, 21
 
 
 @dataclass
@@ -183,7 +184,7 @@ def _expression_components(f: _Fields, rng: np.random.Generator) -> list[np.ndar
         f.vec(dy=0.22 * upper * _g(au - 1.0, v + 5.5, 1.5, 1.0) + 0.12 * _g(au - 1.3, v + 3.6, 0.8, 0.8) * face),  # 13 upper-lip raise
         f.vec(dx=0.30 * sgn * corner, dy=-0.12 * corner),  # 14 lip stretch
         f.vec(dy=-0.18 * (v < MOUTH_Y) * _g(u, v - MOUTH_Y + 0.6, 1.8, 0.6) * face),  # 15 lower-lip depress
-        f.vec(dy=0.2 * chin_w(u, v, face), dz=0.1 * chin_w(u, v, face)),  # 16 chin raise
+        f.vec(dy=0.2 * _chin_w(u, v, face), dz=0.1 * _chin_w(u, v, face)),  # 16 chin raise
         f.vec(dy=0.12 * lower_lid + 0.1 * cheek),  # 17 squint
         f.vec(dy=0.30 * inner_brow),  # 18 inner brow raise
         f.vec(dy=-0.35 * corner),  # 19 lip corner depress
@@ -203,7 +204,7 @@ def _expression_components(f: _Fields, rng: np.random.Generator) -> list[np.ndar
     return comps[:N_EXPR]
 
 
-def chin_w(u, v, face):
+def _chin_w(u, v, face):
     return _g(u, v - (CHIN_Y + 2.0), 2.0, 1.5) * face
 
 

@@ -14,8 +14,9 @@ import numpy as np
 from numba import njit
 
 from .background import BG_PARAMS, N_DISTANCE, N_SEED, background, background_params, hash_uniform, phi
-from .basis import BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, N_APPEARANCE, SQUINT
-from .mesh import PART_EAR
+from .basis import (
+    BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, SQUINT, UPPER_LIP_UP,
+)
 from .raster import rasterise, vertex_normals
 from .shading import hair_level, paint, sh_irradiance, smoothstep
 
@@ -48,7 +49,7 @@ def _palette(pal, t, o, out):
 
 @njit(cache=True, fastmath=True)
 def appearance(rec, P):
-    """Named appearance coefficients -> colours and detail parameters (P[14:45], P[54]).
+    """Named appearance coefficients -> colours and detail parameters (P[14:45], P[54:57]).
 
     Correlations follow populations: darker skin goes with darker hair and irises on average, but
     each has its own coefficient so every combination occurs.
@@ -60,7 +61,7 @@ def appearance(rec, P):
     P[14] *= 1.0 + hb
     P[15] *= 1.0 - 0.6 * hb + ol
     P[16] *= 1.0 - 0.6 * hb - 1.5 * ol
-    hd = phi(0.9 * a[3] + 2.2 * (m - 0.3))
+    hd = phi(0.9 * a[3] + 3.0 * (m - 0.3))
     _palette(_HAIR, hd, 17, P)
     red = max(phi(a[4]) - 0.75, 0.0) * 4.0 * (1.0 - hd)
     P[17] *= 1.0 + 0.5 * red
@@ -82,10 +83,12 @@ def appearance(rec, P):
     P[23] = P[14] * (0.92 + lr) * lipdark
     P[24] = P[15] * (0.68 - 0.6 * lr) * lipdark
     P[25] = P[16] * (0.74 - 0.3 * lr) * lipdark
+    # Brows: hair colour, but always darker than the skin around them (fair brows on dark skin
+    # are rare, and without the contrast the face loses its most robust feature).
     bc = 0.75 + 0.1 * a[20]
     for c in range(3):
-        P[26 + c] = P[17 + c] * bc * (1.0 - 0.25 * grey)
-    P[29] = min(max(0.6 + 0.18 * a[10], 0.15), 0.95)  # brow density
+        P[26 + c] = min(P[17 + c] * bc * (1.0 - 0.25 * grey), 0.5 * P[14 + c])
+    P[29] = min(max(0.7 + 0.15 * a[10], 0.35), 0.95)  # brow density
     P[30] = a[11]  # brow thickness
     P[31] = max(phi(a[12]) - 0.62, 0.0) / 0.38  # stubble (about 4 in 10 have some)
     P[32] = 0.10 * (1.0 + 0.5 * a[13])  # blush
@@ -102,6 +105,8 @@ def appearance(rec, P):
     P[43] = max(a[25], 0.0)
     P[44] = a[26]
     P[54] = a[27] * 0.5
+    P[55] = 1.7 * a[21] + 0.9 * a[16]  # hairline wave phase
+    P[56] = 0.45 * abs(a[22])  # hairline wave depth (cm)
     return m
 
 
@@ -124,7 +129,9 @@ def _pose_and_camera(rec, P):
 
 @njit(cache=True, fastmath=True)
 def _eyes_open(rec, P, shape_eye):
+    """Eyelid apertures (P[45:47]) and how far the lips part (P[57]) from the expression."""
     e = rec[EXPR0:]
+    P[57] = min(_one_sided(e[JAW_OPEN]) + 0.5 * _one_sided(e[LOWER_LIP_DOWN]) + 0.5 * _one_sided(e[UPPER_LIP_UP]), 1.0) ** 0.5
     base = 1.0 + 0.06 * shape_eye + 0.05 * e[BROW_RAISE]
     for side, own in ((0, EYE_CLOSE_L), (1, EYE_CLOSE_R)):
         c = 0.55 * _one_sided(e[own]) + 0.55 * _one_sided(e[BLINK]) + 0.3 * _one_sided(e[SQUINT])
@@ -299,7 +306,7 @@ def render_one(
             s12 = n4 * n4 * n4
         LIT[i, 6] = s12
         LIT[i, 7] = s12 * s12 * s12 * s12
-        LIT[i, 8] = hair_level(uv[i, 1], hair_w[i], P)
+        LIT[i, 8] = hair_level(uv[i, 0], uv[i, 1], hair_w[i], P)
     background_params(rec[NOISE0:], h, w, bp)
     # Backgrounds are smooth: evaluate on a 4-pixel grid and interpolate.
     gh, gw = h // 4 + 2, w // 4 + 2

@@ -110,7 +110,8 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
             if abs(dv) < MOUTH_GAP and tt < 1.0:
                 # Inside the mouth: teeth near the upper lip, then the dark oral cavity.
                 s = (dv / MOUTH_GAP) * 0.5 + 0.5  # 1 at the upper lip, 0 at the lower
-                teeth = smoothstep(0.55, 0.7, s) * smoothstep(0.15, 0.4, w2)
+                # Teeth only once the lips part (P[57]); a closed seam stays a dark line.
+                teeth = smoothstep(0.55, 0.7, s) * smoothstep(0.15, 0.4, w2) * P[57]
                 col[0] = 0.10 + 0.62 * teeth
                 col[1] = 0.035 + 0.60 * teeth
                 col[2] = 0.04 + 0.55 * teeth
@@ -165,7 +166,7 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
                 r = math.sqrt(du * du + dv * dv)
                 # Sclera, pinker towards the corners; iris with a dark limbal ring; pupil.
                 pink = smoothstep(0.5, 1.0, abs(tt))
-                er, eg, eb = 0.80 - 0.05 * pink, 0.74 - 0.16 * pink - 0.05 * P[42], 0.70 - 0.16 * pink - 0.05 * P[42]
+                er, eg, eb = 0.72 - 0.05 * pink, 0.66 - 0.14 * pink - 0.05 * P[42], 0.62 - 0.14 * pink - 0.05 * P[42]
                 ir = smoothstep(0.6 + aa, 0.6 - aa, r)
                 if ir > 0.0:
                     ring = 0.55 + 0.45 * smoothstep(0.6, 0.42, r)
@@ -177,7 +178,7 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
                     er += (ir_r - er) * ir
                     eg += (ir_g - eg) * ir
                     eb += (ir_b - eb) * ir
-                lid = 1.0 - 0.55 * smoothstep(top - 0.3, top, dv)  # the upper lid shades the eye
+                lid = 1.0 - 0.6 * smoothstep(top - 0.4, top, dv)  # the upper lid shades the eye
                 _mix(col, er * lid, eg * lid, eb * lid, ins)
                 spec = spec * (1.0 - ins) + 0.9 * ins
                 shin = shin * (1.0 - ins) + 2.0 * ins
@@ -221,11 +222,12 @@ def hair_weights(u, front):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def hair_level(v, hw, P):
+def hair_level(u, v, hw, P):
     """Height (cm) of a surface point above the hairline, which runs across the forehead, down in
     front of the ears to a length-dependent level at the sides, and round the back to the nape.
     ``hw`` holds the point's static terms (``hair_weights``); P the identity's hair parameters."""
-    hfront = P[35] - 0.6 * hw[2] - P[37] * hw[3]
+    # A side parting / irregular hairline: a slow wave along the forehead, per identity.
+    hfront = P[35] - 0.6 * hw[2] - P[37] * hw[3] + P[56] * math.sin(0.55 * u + P[55])
     hside = 1.8 - 9.0 * P[36]
     hback = -6.5 - 6.0 * P[36]
     line = hside + (hfront - hside) * hw[0] + (hback - hside) * hw[1]

@@ -5,9 +5,9 @@ Names follow insightface's arcface_torch (``r18``, ``r50``, ``mbf``) so configs 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-import torch.nn as nn
+from torch import nn
 
 from synthface.errors import SynthError
 

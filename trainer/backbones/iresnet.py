@@ -9,7 +9,7 @@ ArcFace head normalises the embedding anyway.
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:

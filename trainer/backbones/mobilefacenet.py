@@ -8,7 +8,7 @@ aligned face matters more than its border, and GDC learns that weighting where p
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 
 class ConvBN(nn.Sequential):
