@@ -86,7 +86,8 @@ def train(config_name, no_dm, real_only, lr_steps, no_flip, resume, **options):
 @click.option("--network", type=click.Choice(["r18", "r50", "mbf"]), help="Network of a bare backbone.pth.")
 @click.option("--image-size", help="Network input size (default: from the model, else 112).")
 @click.option("--crop", default="1.0", show_default=True,
-              help="Centre crop (fraction of each side) applied before resizing images that are not the input size.")
+              help="Centre crop, the fraction of each side kept, before resizing to the input size "
+                   "(1 = none; images already at the input size are then used as they are).")
 @click.option("--folds", type=int, default=10, show_default=True)
 @click.option("--far", type=float, default=1e-3, show_default=True, help="False accept rate for TAR@FAR.")
 @click.option("--batch-size", type=int, default=128, show_default=True)

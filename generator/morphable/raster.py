@@ -106,6 +106,7 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
     edx = np.empty(3)
     edy = np.empty(3)
     es = np.empty(3)
+    rb = np.empty(3)
     for t in range(tris.shape[0]):
         i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
         x0, y0, x1, y1, x2, y2 = px[i0], py[i0], px[i1], py[i1], px[i2], py[i2]
@@ -140,6 +141,7 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
             ex[k], ey[k] = px[a], py[a]
             edx[k], edy[k] = px[b] - px[a], py[b] - py[a]
             es[k] = s
+            rb[k] = 1.0 / (s * edy[k]) if edy[k] != 0.0 else 0.0
         inv = 1.0 / (sign * area)
         z0, z1, z2 = pz[i0], pz[i1], pz[i2]
         for yi in range(ymin, ymax + 1):
@@ -152,9 +154,9 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
                 alpha = es[k] * (edx[k] * (y - ey[k]) + edy[k] * ex[k])
                 beta = es[k] * edy[k]
                 if beta > 0.0:
-                    hi = min(hi, (alpha + 1e-9) / beta)
+                    hi = min(hi, (alpha + 1e-9) * rb[k])
                 elif beta < 0.0:
-                    lo = max(lo, (alpha + 1e-9) / beta)
+                    lo = max(lo, (alpha + 1e-9) * rb[k])
                 elif alpha < -1e-9:
                     empty = True
             if empty:
