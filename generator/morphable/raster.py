@@ -1,7 +1,8 @@
 """Compiled geometry kernels: the component blend and a z-buffered triangle rasteriser.
 
 Both run per sample with a fixed order of operations, so a sample's arithmetic never depends on
-which other samples share its batch (no BLAS, whose summation order can change with batch size). Edge functions are evaluated with the edge's endpoints in index order, so two triangles
+which other samples share its batch (no BLAS, whose summation order can change with batch
+size). Edge functions are evaluated with the edge's endpoints in index order, so two triangles
 sharing an edge compute bit-identical (negated) values and no pixel falls between them.
 """
 
@@ -61,12 +62,20 @@ def blend(mean, run_ptr, runs, values, coeffs, out):
                     seg[i] += c * val[i]
 
 
-@njit(cache=True, fastmath=True)
-def vertex_normals(verts, tris, out):
-    """Area-weighted vertex normals of a [N, 3] mesh (unnormalised faces, normalised result)."""
+@njit(cache=True, fastmath=True, error_model="numpy")
+def vertex_normals(verts, tris, used, out):
+    """Area-weighted vertex normals of a [N, 3] mesh (unnormalised faces, normalised result).
+
+    Only vertices with ``used[v]`` (those of triangles that reached a pixel) get a normal: a face
+    is accumulated when it touches one of them, which still gives each of them the sum over all
+    its faces in triangle order, so the result does not depend on what else is visible. The back
+    of the head, about half the mesh, is skipped.
+    """
     out[:] = 0.0
     for t in range(tris.shape[0]):
         a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
+        if not (used[a] or used[b] or used[c]):
+            continue
         e1x = verts[b, 0] - verts[a, 0]
         e1y = verts[b, 1] - verts[a, 1]
         e1z = verts[b, 2] - verts[a, 2]
@@ -81,35 +90,49 @@ def vertex_normals(verts, tris, out):
             out[v, 1] += ny
             out[v, 2] += nz
     for v in range(out.shape[0]):
+        if not used[v]:
+            continue
         ln = math.sqrt(out[v, 0] ** 2 + out[v, 1] ** 2 + out[v, 2] ** 2) + 1e-12
         out[v, 0] /= ln
         out[v, 1] /= ln
         out[v, 2] /= ln
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, inline="always")
+def _edge(px, py, a, b, sign):
+    """Edge (a, b) set up from its endpoints in index order: origin, direction and side sign."""
+    s = sign
+    if a > b:
+        a, b = b, a
+        s = -sign
+    return px[a], py[a], px[b] - px[a], py[b] - py[a], s
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
 def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
     """Nearest-surface triangle id and barycentrics per pixel centre (pixel (i, j) is at x=j, y=i).
 
     ``pz`` is the camera distance (smaller is nearer). One-sided triangles are culled when they face
-    away: the mesh is counter-clockwise from outside, which is clockwise in y-down pixel space.
-    Each edge function is set up from its endpoints in index order (and negated if needed), so the
-    two triangles sharing an edge agree on which side a pixel lies; with a tolerance of 1e-9 pixel
-    a pixel on a shared edge is claimed by both (the z-test picks one), so there are no pinholes.
-    Rows are scanned as the analytic span where all three edge functions are non-negative.
+    away (before any other set-up): the mesh is counter-clockwise from outside, which is clockwise
+    in y-down pixel space. Each edge function is evaluated from its endpoints in index order (and
+    negated if needed), so the two triangles sharing an edge compute the same value with opposite
+    signs; with a tolerance of 1e-9 a pixel on a shared edge is claimed by both (the z-test picks
+    one), so there are no pinholes. At face-image sizes a triangle covers a few pixels, so testing
+    every pixel of its bounding box is cheaper than solving for each row's span (no divisions).
     """
     h, w = zbuf.shape
     zbuf[:] = np.inf
     tid[:] = -1
-    ex = np.empty(3)
-    ey = np.empty(3)
-    edx = np.empty(3)
-    edy = np.empty(3)
-    es = np.empty(3)
-    rb = np.empty(3)
     for t in range(tris.shape[0]):
         i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
         x0, y0, x1, y1, x2, y2 = px[i0], py[i0], px[i1], py[i1], px[i2], py[i2]
+        area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
+        if area < 0.0:
+            sign = -1.0
+        elif area > 0.0 and two_sided[t]:
+            sign = 1.0
+        else:
+            continue
         xmin = max(int(math.ceil(min(x0, x1, x2))), 0)
         xmax = min(int(math.floor(max(x0, x1, x2))), w - 1)
         if xmin > xmax:
@@ -118,55 +141,30 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
         ymax = min(int(math.floor(max(y0, y1, y2))), h - 1)
         if ymin > ymax:
             continue
-        area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
-        if area == 0.0:
-            continue
-        sign = -1.0
-        if area > 0.0:
-            if not two_sided[t]:
-                continue
-            sign = 1.0
         # Edge k is opposite vertex k: (i1, i2), (i2, i0), (i0, i1).
-        for k in range(3):
-            if k == 0:
-                a, b = i1, i2
-            elif k == 1:
-                a, b = i2, i0
-            else:
-                a, b = i0, i1
-            s = sign
-            if a > b:
-                a, b = b, a
-                s = -sign
-            ex[k], ey[k] = px[a], py[a]
-            edx[k], edy[k] = px[b] - px[a], py[b] - py[a]
-            es[k] = s
-            rb[k] = 1.0 / (s * edy[k]) if edy[k] != 0.0 else 0.0
+        ax0, ay0, dx0, dy0, s0 = _edge(px, py, i1, i2, sign)
+        ax1, ay1, dx1, dy1, s1 = _edge(px, py, i2, i0, sign)
+        ax2, ay2, dx2, dy2, s2 = _edge(px, py, i0, i1, sign)
         inv = 1.0 / (sign * area)
         z0, z1, z2 = pz[i0], pz[i1], pz[i2]
         for yi in range(ymin, ymax + 1):
             y = float(yi)
-            # Edge k at this row is alpha_k - beta_k * x >= 0: intersect the three half-lines
-            # (with a tiny tolerance so pixels on a shared edge go to one side or both, never neither).
-            lo, hi = float(xmin), float(xmax)
-            empty = False
-            for k in range(3):
-                alpha = es[k] * (edx[k] * (y - ey[k]) + edy[k] * ex[k])
-                beta = es[k] * edy[k]
-                if beta > 0.0:
-                    hi = min(hi, (alpha + 1e-9) * rb[k])
-                elif beta < 0.0:
-                    lo = max(lo, (alpha + 1e-9) * rb[k])
-                elif alpha < -1e-9:
-                    empty = True
-            if empty:
-                continue
-            x_lo = max(int(math.ceil(lo)), xmin)
-            x_hi = min(int(math.floor(hi)), xmax)
-            for xi in range(x_lo, x_hi + 1):
+            r0 = dx0 * (y - ay0)
+            r1 = dx1 * (y - ay1)
+            r2 = dx2 * (y - ay2)
+            for xi in range(xmin, xmax + 1):
                 x = float(xi)
-                b0 = es[0] * (edx[0] * (y - ey[0]) - edy[0] * (x - ex[0])) * inv
-                b1 = es[1] * (edx[1] * (y - ey[1]) - edy[1] * (x - ex[1])) * inv
+                e0 = s0 * (r0 - dy0 * (x - ax0))
+                if e0 < -1e-9:
+                    continue
+                e1 = s1 * (r1 - dy1 * (x - ax1))
+                if e1 < -1e-9:
+                    continue
+                e2 = s2 * (r2 - dy2 * (x - ax2))
+                if e2 < -1e-9:
+                    continue
+                b0 = e0 * inv
+                b1 = e1 * inv
                 z = b0 * z0 + b1 * z1 + (1.0 - b0 - b1) * z2
                 if z < zbuf[yi, xi]:
                     zbuf[yi, xi] = z

@@ -205,11 +205,11 @@ def _store(img, yi, xi, r, g, b, wb, noise):
     img[yi, xi, 2] = np.uint8(min(max(b, 0.0), 255.0))
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def render_one(
     rec, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
     lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, img, lm_out, vis_out,
-    V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0,
+    V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used,
 ):
     """Render one record into ``img`` [H, W, 3] uint8; returns the skin-tone value in [0, 1]."""
     h, w = img.shape[0], img.shape[1]
@@ -257,7 +257,17 @@ def render_one(
         if 0 <= xi < w and 0 <= yi < h:
             # Hidden when a nearer surface covers its pixel (a point on the silhouette stays visible).
             vis_out[j] = tid[yi, xi] < 0 or lmz[j] <= zbuf[yi, xi] + 0.5
-    vertex_normals(V, mesh_tris, NRM)
+    # Per-vertex work only for the vertices of triangles that won a pixel: the others (the back
+    # of the head, hidden or off-image parts) are never interpolated.
+    used[:] = False
+    for yi in range(h):
+        for xi in range(w):
+            t = tid[yi, xi]
+            if t >= 0:
+                used[mesh_tris[t, 0]] = True
+                used[mesh_tris[t, 1]] = True
+                used[mesh_tris[t, 2]] = True
+    vertex_normals(V, mesh_tris, used, NRM)
     gamma = np.empty((3, 9))
     for c in range(3):
         for k in range(9):
@@ -280,6 +290,8 @@ def render_one(
     sr, sg, sb = P[14], P[15], P[16]
     irr = np.empty(3)
     for i in range(nv):
+        if not used[i]:
+            continue
         m0, m1, m2 = 1.0 + albmod[3 * i], 1.0 + albmod[3 * i + 1], 1.0 + albmod[3 * i + 2]
         bl = P[32] * blush_w[i]
         ea = (1.0 - P[33] * eye_w[i]) * cavity[i]
@@ -392,7 +404,7 @@ def render_one(
     return tone
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def render_batch(
     coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
     lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, images, landmarks, visible, tones, ear0,
@@ -404,22 +416,23 @@ def render_batch(
     NRM = np.empty((nv, 3))
     # Per-vertex attributes, one row each: albedo RGB, irradiance RGB, highlight (n.h)^12 and ^48,
     # hairline level (all per sample), then u, v, front, beard weight (static).
-    LIT = np.zeros((nv, N_ATTR))
+    LIT = np.zeros((nv, N_ATTR), np.float32)
     for i in range(nv):
         LIT[i, 9], LIT[i, 10], LIT[i, 11], LIT[i, 12] = uv[i, 0], uv[i, 1], front[i], beard_w[i]
     zbuf = np.empty((h, w), np.float32)
     tid = np.empty((h, w), np.int32)
     bary = np.empty((h, w, 2), np.float32)
-    col = np.empty((h, w, 3))
-    mask = np.empty((h, w), np.int32)
-    hsum = np.empty((h, w), np.int32)
-    cov = np.empty((h, w), np.int32)
+    col = np.empty((h, w, 3), np.float32)
+    mask = np.empty((h, w), np.uint8)
+    hsum = np.empty((h, w), np.uint8)
+    cov = np.empty((h, w), np.uint8)
     P = np.zeros(N_PARAMS)
     bp = np.zeros(BG_PARAMS)
+    used = np.zeros(nv, np.bool_)
     for b in range(nb):
         P[:] = 0.0
         tones[b] = render_one(
             coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w,
             blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, images[b], landmarks[b], visible[b],
-            V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0,
+            V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used,
         )
