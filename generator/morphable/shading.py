@@ -98,11 +98,15 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
             w2 = 1.0 - tt * tt
             if w2 < 0.0:
                 w2 = 0.0
-            bow = 0.10 * math.exp(-((au - 0.38) / 0.22) ** 2) - 0.08 * math.exp(-(u / 0.18) ** 2)
             r2 = math.sqrt(w2)  # powers as square roots: pow() is the slowest thing in a pixel
-            hu = (0.72 + 0.12 * P[54]) * r2 + bow * w2
             hl = (0.95 + 0.1 * P[54]) * r2 * math.sqrt(r2)
-            inside = smoothstep(-aa, aa, hu - dv) * smoothstep(-aa, aa, dv + hl)
+            inside = 0.0
+            # The lip outline (two exponentials) only where a lip can be: the cupid's bow term
+            # is at most 0.1 * w2, so above that bound ``inside`` is exactly 0.
+            if dv + hl > -aa and dv - abs(0.72 + 0.12 * P[54]) * r2 - 0.1 * w2 < aa + 1e-6:
+                bow = 0.10 * math.exp(-((au - 0.38) / 0.22) ** 2) - 0.08 * math.exp(-(u / 0.18) ** 2)
+                hu = (0.72 + 0.12 * P[54]) * r2 + bow * w2
+                inside = smoothstep(-aa, aa, hu - dv) * smoothstep(-aa, aa, dv + hl)
             if inside > 0.0:
                 shade = 1.0 - 0.35 * math.exp(-(dv / 0.16) ** 2)  # the seam is in shadow
                 _mix(col, P[23] * shade, P[24] * shade, P[25] * shade, inside)
@@ -130,23 +134,31 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
         x = au - 1.0
         if -0.3 < x < 4.6:
             xn = x / 4.3
-            xc = min(max(xn, 0.0), 1.0)
-            centre = 1.5 + 0.45 * (1.0 + 0.4 * P[44]) * math.sin(math.pi * math.sqrt(xc * math.sqrt(xc))) - 0.25 * xn
             half = (0.28 - 0.18 * xn) * (1.0 + 0.35 * P[30])
             if half < 0.04:
                 half = 0.04
-            d = abs(v - centre) - half
-            if d < 0.25:
-                hs = tex_hair[(int(v * 45.0 + 17.0) & 255), (int(u * 12.0) & 255)]
-                m = smoothstep(aa + 0.05, -aa, d) * smoothstep(-0.3, 0.15, x) * smoothstep(4.6, 3.9, x)
-                a = m * P[29] * (0.65 + 0.35 * hs)
-                _mix(col, P[26], P[27], P[28], a)
+            # The arch term lies between 0 and ``arch`` (the sine's argument is in [0, pi]), so the
+            # sine is needed only where the nearest possible centre line is close enough.
+            arch = 0.45 * (1.0 + 0.4 * P[44])
+            base = 1.5 - 0.25 * xn
+            gap = max(v - base - max(arch, 0.0), base + min(arch, 0.0) - v, 0.0)
+            if gap - half < 0.25 + 1e-6:
+                xc = min(max(xn, 0.0), 1.0)
+                centre = base + arch * math.sin(math.pi * math.sqrt(xc * math.sqrt(xc)))
+                d = abs(v - centre) - half
+                if d < 0.25:
+                    hs = tex_hair[(int(v * 45.0 + 17.0) & 255), (int(u * 12.0) & 255)]
+                    m = smoothstep(aa + 0.05, -aa, d) * smoothstep(-0.3, 0.15, x) * smoothstep(4.6, 3.9, x)
+                    a = m * P[29] * (0.65 + 0.35 * hs)
+                    _mix(col, P[26], P[27], P[28], a)
     if flags & F_EYE:
         side = 0 if u < 0.0 else 1
         du = au - EYE_X
         dv = v - EYE_Y
         hw = 1.45
-        if abs(du) < hw + 0.3:
+        # Beyond this band (lid line at most 0.75 above the eye line, its crease 0.6 above that,
+        # the lower lid at most 0.44 below) every term below is exactly zero.
+        if abs(du) < hw + 0.3 and -0.5 - aa < dv < 1.4 + aa:
             tt = du / hw
             w2 = 1.0 - tt * tt
             if w2 < 0.0:
