@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from synthface.errors import SynthError
+from generator.sampler import FACTOR_MODES, POSE_DISTRIBUTIONS
 
 
 def _csv_floats(value: str | None) -> list[float] | None:
@@ -161,11 +162,11 @@ def _generator_options(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--image-size", help="112 or HxW.")
 @click.option("--seed", type=int, help="The build's seed (identities depend on it).")
 @click.option("--quality", type=int, help="JPEG quality.")
-@click.option("--factors", type=click.Choice(["all", "expression", "lighting", "pose"]))
+@click.option("--factors", type=click.Choice(list(FACTOR_MODES)))
 @click.option("--yaw-range", help="LOW,HIGH degrees.")
 @click.option("--pitch-range", help="LOW,HIGH degrees.")
 @click.option("--roll-range", help="LOW,HIGH degrees.")
-@click.option("--pose-distribution", type=click.Choice(["normal", "uniform"]))
+@click.option("--pose-distribution", type=click.Choice(list(POSE_DISTRIBUTIONS)))
 @click.option("--expression-strength", type=float)
 @click.option("--lighting-variety", type=float)
 @click.option("--device", default="cpu", show_default=True, help="Device the generator renders on.")

@@ -74,7 +74,7 @@ def background_params(noise, h, w, out):
     out[39] = 0.0
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def background(bp, x, y, out):
     t = (x - 0.5 * 0.0) * bp[6] + y * bp[7] + 0.5
     if t < 0.0:

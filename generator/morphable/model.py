@@ -14,7 +14,7 @@ import numpy as np
 from .basis import N_APPEARANCE, ONE_SIDED_EXPR, Basis, build_basis
 from .mesh import EYE_X, MOUTH_Y, PART_EAR, Mesh, build_mesh
 from .raster import sparse_runs
-from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, hair_weights
+from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, HAIR_STEP, SKIN_STEP, hair_weights
 
 
 @dataclass
@@ -32,8 +32,8 @@ class Model:
     uv: np.ndarray  # [N, 2] float64
     front: np.ndarray  # [N] float64
     hair_w: np.ndarray  # [N, 5] static hairline terms (shading.hair_weights)
-    tex_skin: np.ndarray  # [256, 256] float32, zero-mean
-    tex_hair: np.ndarray  # [256, 256] float32 in [0, 1]
+    tex_skin: np.ndarray  # [256, 256] int8, zero-mean, in units of shading.SKIN_STEP
+    tex_hair: np.ndarray  # [256, 256] uint8, [0, 1] in units of shading.HAIR_STEP
     tex_noise: np.ndarray  # [256, 256] float32 unit-variance sensor noise (triangular)
 
 
@@ -90,8 +90,8 @@ def build_model() -> Model:
         uv=np.ascontiguousarray(mesh.uv.astype(np.float64)),
         front=mesh.front.astype(np.float64),
         hair_w=np.ascontiguousarray(hair_weights(mesh.uv[:, 0], mesh.front)),
-        tex_skin=np.ascontiguousarray(skin * 0.5, dtype=np.float32),
-        tex_hair=np.ascontiguousarray(hair, dtype=np.float32),
+        tex_skin=np.clip(np.rint(skin * 0.5 / SKIN_STEP), -127, 127).astype(np.int8),
+        tex_hair=np.rint(hair / HAIR_STEP).astype(np.uint8),
         tex_noise=(rng.random((256, 256)) + rng.random((256, 256)) - 1.0).astype(np.float32) * np.float32(2.45),
     )
 
