@@ -249,6 +249,8 @@ def run(cfg: BuildConfig, opts: RunOptions) -> dict[str, Any]:
         "seconds": time.perf_counter() - t_start, "render_seconds": elapsed_render,
         "images_per_s": rendered / elapsed_render if elapsed_render > 0 else 0.0, "output": storage.url,
         "timing": timing, "nodes": nodes, "workers": workers,
+        # Rate inside the workers, without cluster start-up and first-use kernel compilation.
+        "worker_images_per_s": rendered / max(sum(s["seconds"] for s in stats), 1e-9) if stats else 0.0,
     }
     _print_summary(summary, resumed=cfg.num_shards - len(stats))
     return summary
@@ -261,7 +263,9 @@ def _print_summary(s: dict[str, Any], resumed: int, already_complete: bool = Fal
     if not already_complete:
         lines.append(_summary_line("wall time", f"{s['seconds']:.1f} s with {s['workers']} worker{'' if s['workers'] == 1 else 's'}"
                                    + (f" on {len(s['nodes'])} nodes" if len(s["nodes"]) > 1 else "")))
-        lines.append(_summary_line("speed", f"{s['images_per_s']:.0f} images/s"))
+        steady = s.get("worker_images_per_s", 0.0)
+        lines.append(_summary_line("speed", f"{s['images_per_s']:.0f} images/s overall"
+                                   + (f", {steady:.0f} images/s per worker once started" if steady else "")))
         total = sum(s["timing"].values())
         if total > 0:
             share = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in s["timing"].items())

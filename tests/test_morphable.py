@@ -102,3 +102,37 @@ def test_preview_command_writes_a_sheet(tmp_path):
         assert img.size == (3 * 96, 3 * 112)
     bad = CliRunner().invoke(main, ["preview", "--out", str(out), "--ids", "2", "--mixup", "0.5,1.5"])
     assert bad.exit_code != 0 and "outside [0, 1]" in bad.output
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.7])
+def test_rasteriser_leaves_no_pinholes_between_triangles(jitter):
+    """A tiled square covers every pixel centre inside it, even centres exactly on shared edges and
+    vertices (jitter 0 puts the vertices on pixel centres), and its barycentrics stay in [0, 1]."""
+    from generator.morphable.raster import rasterise
+
+    n, step, x0 = 15, 2.0, 3.0  # vertices on a 15 x 15 grid: the square [3, 31]^2
+    gy, gx = np.mgrid[0:n, 0:n].astype(np.float64)
+    px, py = x0 + step * gx, x0 + step * gy
+    inner = (gx > 0) & (gx < n - 1) & (gy > 0) & (gy < n - 1)
+    rng = np.random.default_rng(0)
+    px[inner] += rng.uniform(-jitter, jitter, inner.sum())
+    py[inner] += rng.uniform(-jitter, jitter, inner.sum())
+    idx = np.arange(n * n).reshape(n, n)
+    a, b, c, d = idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, :-1].ravel(), idx[1:, 1:].ravel()
+    # Clockwise in y-down pixel space, as the culling of one-sided triangles expects.
+    tris = np.ascontiguousarray(np.concatenate([np.stack([a, c, b], 1), np.stack([b, c, d], 1)]), dtype=np.int32)
+    zbuf = np.empty((36, 36), np.float32)
+    tid = np.empty((36, 36), np.int32)
+    bary = np.empty((36, 36, 2), np.float32)
+    pz = np.full(n * n, 50.0)
+    rasterise(px.ravel(), py.ravel(), pz, tris, np.zeros(len(tris), np.bool_), zbuf, tid, bary)
+    assert (tid[3:32, 3:32] >= 0).all()
+    assert (tid[:3] < 0).all() and (tid[32:] < 0).all() and (tid[:, :3] < 0).all() and (tid[:, 32:] < 0).all()
+    w = bary[3:32, 3:32]
+    assert (w >= -1e-6).all() and (w.sum(-1) <= 1.0 + 1e-6).all()
+    # Reversed winding faces away: culled unless the triangles are two-sided.
+    back = np.ascontiguousarray(tris[:, ::-1])
+    rasterise(px.ravel(), py.ravel(), pz, back, np.zeros(len(tris), np.bool_), zbuf, tid, bary)
+    assert (tid < 0).all()
+    rasterise(px.ravel(), py.ravel(), pz, back, np.ones(len(tris), np.bool_), zbuf, tid, bary)
+    assert (tid[3:32, 3:32] >= 0).all()

@@ -320,12 +320,6 @@ def render_one(
         LIT[i, 7] = s12 * s12 * s12 * s12
         LIT[i, 8] = hair_level(uv[i, 0], uv[i, 1], hair_w[i], P)
     background_params(rec[NOISE0:], h, w, bp)
-    # Backgrounds are smooth: evaluate on a 4-pixel grid and interpolate.
-    gh, gw = h // 4 + 2, w // 4 + 2
-    grid = np.empty((gh, gw, 3))
-    for gy in range(gh):
-        for gx in range(gw):
-            background(bp, 4.0 * gx, 4.0 * gy, grid[gy, gx])
     aa = 0.75 * D / scale  # one pixel in face-plane centimetres
     alb = np.empty(3)
     mat = np.empty(3)
@@ -334,6 +328,8 @@ def render_one(
     sigma = bp[38]
     seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
     oy, ox = int(hash_uniform(seed, 0) * 256.0), int(hash_uniform(seed, 1) * 256.0)
+    gh, gw = h // 4 + 2, w // 4 + 2
+    need = np.zeros((gh, gw), np.bool_)
     # Edge anti-aliasing needs a coverage estimate: the foreground mask filtered with a 3x3 tent
     # (separable, in integer sixteenths); 0 < cov < 16 only next to the silhouette.
     for yi in range(h):
@@ -348,7 +344,18 @@ def render_one(
         up = yi - 1 if yi > 0 else yi
         dn = yi + 1 if yi < h - 1 else yi
         for xi in range(w):
-            cov[yi, xi] = hsum[up, xi] + 2 * hsum[yi, xi] + hsum[dn, xi]
+            c16 = hsum[up, xi] + 2 * hsum[yi, xi] + hsum[dn, xi]
+            cov[yi, xi] = c16
+            if c16 < 16:
+                need[yi >> 2, xi >> 2] = True
+    # Backgrounds are smooth: evaluate on a 4-pixel grid and interpolate, at the grid nodes of the
+    # cells that show some background (``need``; the face hides about half of them).
+    grid = np.empty((gh, gw, 3))
+    for gy in range(gh):
+        for gx in range(gw):
+            y0, x0 = max(gy - 1, 0), max(gx - 1, 0)
+            if need[gy, gx] or need[y0, gx] or need[gy, x0] or need[y0, x0]:
+                background(bp, 4.0 * gx, 4.0 * gy, grid[gy, gx])
     for yi in range(h):
         for xi in range(w):
             t = tid[yi, xi]
