@@ -1,7 +1,7 @@
 """``morphable``: the built-in generator, a procedural 3D morphable head and a CPU renderer.
 
-It needs no model weights and renders thousands of aligned faces per second per core, which is
-what makes a from-scratch SynFace-style dataset practical on ordinary machines.
+It needs no model weights and renders about a thousand aligned 112x112 faces per second per core,
+which makes a from-scratch SynFace-style dataset practical on ordinary machines.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class MorphableBackend(Backend):
     def __init__(self, image_size: Any = 112, device: str = "cpu", **options: Any):
         super().__init__(image_size=image_size, device=device, **options)
         if device not in ("cpu", None):
-            raise SynthError(f"generator 'morphable' renders on the CPU only; got device {device!r}: use --device cpu")
+            raise SynthError(f"generator 'morphable' renders on the CPU only (asked for device {device!r}): "
+                             "drop --gpus-per-worker, or choose a GPU generator such as discofacegan")
         self.model = build_model()
         self.template = template_for(self.image_size).astype(np.float64)
 
