@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 import time
 from typing import Any
 
@@ -85,8 +86,10 @@ class _Logger:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(os.path.join(out, "tb"))
-        except ImportError:  # tensorboard is optional
+        except ImportError:  # tensorboard is optional: the CSV log has the same numbers
             self.tb = None
+            print("note: TensorBoard logging is off (pip install 'synthface[train]' to enable it); "
+                  f"metrics still go to {path}", file=sys.stderr)
 
     def log(self, row: dict[str, Any], step: int) -> None:
         if not self.enabled:
