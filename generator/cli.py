@@ -7,58 +7,58 @@ from typing import Any
 import click
 
 from synthface.errors import SynthError
+from synthface.options import degree_range
 
 from .sampler import FACTOR_MODES, POSE_DISTRIBUTIONS, SamplingConfig
 
-
-def _parse_range(ctx, param, value):
-    if value is None:
-        return None
-    parts = [p for p in str(value).replace(" ", "").split(",") if p]
-    if len(parts) != 2:
-        raise click.BadParameter(f"{value!r}: give LOW,HIGH in degrees, e.g. -40,40")
-    try:
-        return (float(parts[0]), float(parts[1]))
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: LOW and HIGH must be numbers (degrees)") from None
+_DEFAULTS = SamplingConfig()
+RANGE_FLAGS = {"yaw_range": "--yaw-range", "pitch_range": "--pitch-range", "roll_range": "--roll-range"}
 
 
-def sampling_options(func):
-    """Click options for every field of ``SamplingConfig`` (defaults come from the dataclass)."""
-    d = SamplingConfig()
+def _deg(r: tuple[float, float]) -> str:
+    return f"{r[0]:g},{r[1]:g}"
+
+
+def sampling_options(with_mixup: bool = True):
+    """Click options for every field of ``SamplingConfig``, shared by build, preview and pairs.
+
+    Each defaults to "not given" (None) so a recipe's value stands unless the flag overrides it;
+    the real defaults live in ``SamplingConfig`` and are quoted in the help. Values are checked by
+    ``SamplingConfig`` itself, so every command reports a bad value with the same one-line error.
+    """
+    d = _DEFAULTS
     opts = [
-        click.option("--factors", type=click.Choice(FACTOR_MODES), default=d.factors, show_default=True,
-                     help="which factor varies within an identity ('all', or only expression/lighting/pose)"),
-        click.option("--mixup", default="paper", show_default=True,
-                     help="identity mixup ratios: 'paper' (0.6..1.0, 11 steps), 'reference', 'off', "
-                          "a list '0.7,0.8,1.0' or LOW:HIGH:STEPS"),
-        click.option("--yaw-range", callback=_parse_range, default=None, metavar="LOW,HIGH",
-                     help=f"yaw range in degrees [default: {d.yaw_range[0]:g},{d.yaw_range[1]:g}]"),
-        click.option("--pitch-range", callback=_parse_range, default=None, metavar="LOW,HIGH",
-                     help=f"pitch range in degrees [default: {d.pitch_range[0]:g},{d.pitch_range[1]:g}]"),
-        click.option("--roll-range", callback=_parse_range, default=None, metavar="LOW,HIGH",
-                     help=f"roll range in degrees [default: {d.roll_range[0]:g},{d.roll_range[1]:g}]"),
-        click.option("--pose-distribution", type=click.Choice(POSE_DISTRIBUTIONS), default=d.pose_distribution,
-                     show_default=True, help="how poses fill their ranges"),
-        click.option("--expression-strength", type=float, default=d.expression_strength, show_default=True,
-                     help="scale of expression coefficients (0 = neutral faces)"),
-        click.option("--lighting-variety", type=float, default=d.lighting_variety, show_default=True,
-                     help="scale of lighting variation (0 = soft white ambient light)"),
+        click.option("--factors", metavar="MODE", help=f"Which factors vary per image: {'|'.join(FACTOR_MODES)} "
+                     f"(the others stay fixed per identity). [default: {d.factors}]"),
+        click.option("--yaw-range", metavar="LOW,HIGH", help=f"Yaw range in degrees. [default: {_deg(d.yaw_range)}]"),
+        click.option("--pitch-range", metavar="LOW,HIGH", help=f"Pitch range in degrees. [default: {_deg(d.pitch_range)}]"),
+        click.option("--roll-range", metavar="LOW,HIGH", help=f"Roll range in degrees. [default: {_deg(d.roll_range)}]"),
+        click.option("--pose-distribution", metavar="NAME", help=f"Pose draw within the ranges: "
+                     f"{'|'.join(POSE_DISTRIBUTIONS)}. [default: {d.pose_distribution}]"),
+        click.option("--expression-strength", type=float,
+                     help=f"Scale of expressions, 0 = neutral. [default: {d.expression_strength:g}]"),
+        click.option("--lighting-variety", type=float,
+                     help=f"Scale of lighting variation, 0 = flat ambient. [default: {d.lighting_variety:g}]"),
     ]
-    for opt in reversed(opts):
-        func = opt(func)
-    return func
+    if with_mixup:
+        opts.insert(0, click.option("--mixup", help="Identity mixup schedule: off | paper (phi in linspace(0.6,1,11)) | "
+                                    "reference (0,0.05,...,1) | LOW:HIGH:STEPS | comma list of ratios. [default: paper]"))
+
+    def decorate(func):
+        for opt in reversed(opts):
+            func = opt(func)
+        return func
+
+    return decorate
 
 
-def sampling_config(kwargs: dict[str, Any]) -> SamplingConfig:
-    """Pop the sampling options from a command's kwargs into a validated ``SamplingConfig``."""
-    data = {}
-    for name in ("factors", "mixup", "yaw_range", "pitch_range", "roll_range", "pose_distribution",
-                 "expression_strength", "lighting_variety"):
-        value = kwargs.pop(name, None)
-        if value is not None:
-            data[name] = value
-    return SamplingConfig.from_dict(data)
+def sampling_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pop the sampling flags from a command's kwargs: {field: value or None (not given)}."""
+    out = {name: kwargs.pop(name, None) for name in ("mixup", "factors", "pose_distribution",
+                                                      "expression_strength", "lighting_variety")}
+    for name, flag in RANGE_FLAGS.items():
+        out[name] = degree_range(kwargs.pop(name, None), flag)
+    return out
 
 
 @click.command()
@@ -68,7 +68,7 @@ def sampling_config(kwargs: dict[str, Any]) -> SamplingConfig:
 @click.option("--seed", type=int, default=0, show_default=True, help="dataset seed (same as a build's)")
 @click.option("--generator", default="morphable", show_default=True, help="generator backend")
 @click.option("--image-size", default="112", show_default=True, help="output size: 112, 256 or HxW such as 112x96")
-@sampling_options
+@sampling_options()
 def preview(out, ids, per_id, seed, generator, image_size, **kwargs):
     """Write a contact sheet of what a build with these options will produce.
 
@@ -79,7 +79,8 @@ def preview(out, ids, per_id, seed, generator, image_size, **kwargs):
 
     if ids < 1 or per_id < 1:
         raise SynthError(f"--ids and --per-id must be positive, got {ids} and {per_id}")
-    cfg = sampling_config(kwargs)
+    overrides = sampling_overrides(kwargs)
+    cfg = SamplingConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
     click.echo(f"rendering {ids} identities x {per_id} images + a morph row with '{generator}' at {image_size} ...",
                err=True)
 

@@ -8,18 +8,16 @@ ends as one ``error: ...`` line.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from generator.sampler import FACTOR_MODES, POSE_DISTRIBUTIONS, SamplingConfig
+from generator.cli import sampling_options, sampling_overrides
 from synthface.errors import SynthError
+from synthface.options import key_values
 
 from . import schema
 from .config import BuildConfig, recipe_names, resolve
 
 _DEF = BuildConfig(ids=2, per_id=1)
-_SAMPLING = SamplingConfig()
 
 
 class _Command(click.Command):
@@ -30,34 +28,6 @@ class _Command(click.Command):
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
             raise SynthError(f"{exc.format_message()} (see synth {self.name} --help)") from None
-
-
-def _pairs(values: tuple[str, ...], flag: str) -> dict[str, Any]:
-    import yaml
-
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SynthError(f"{flag} {item!r}: use KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value) if value else ""
-    return out
-
-
-def _range(value: str | None, flag: str) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    parts = value.replace(":", ",").split(",")
-    if len(parts) != 2:
-        raise SynthError(f"{flag} {value!r}: give LOW,HIGH in degrees, e.g. -40,40")
-    try:
-        return (float(parts[0]), float(parts[1]))
-    except ValueError:
-        raise SynthError(f"{flag} {value!r}: LOW and HIGH must be numbers of degrees") from None
-
-
-def _deg(r: tuple[float, float]) -> str:
-    return f"{r[0]:g},{r[1]:g}"
 
 
 @click.command(cls=_Command)
@@ -75,17 +45,7 @@ def _deg(r: tuple[float, float]) -> str:
 @click.option("--quality", type=int, help=f"JPEG/WebP quality 1-100 (ignored for png). [default: {_DEF.quality}]")
 @click.option("--shard-size", type=int, help=f"Images per shard. [default: {_DEF.shard_size}]")
 @click.option("--prefix", help=f"Shard name prefix: PREFIX-000000.tar ... [default: {_DEF.prefix}]")
-@click.option("--mixup", help="Identity mixup schedule: off | paper (phi in linspace(0.6,1,11)) | reference "
-              "(0,0.05,...,1) | LOW:HIGH:STEPS | comma list of ratios. [default: paper]")
-@click.option("--factors", help=f"Which factors vary per image: {'|'.join(FACTOR_MODES)} (the others stay fixed per "
-              f"identity). [default: {_SAMPLING.factors}]")
-@click.option("--yaw-range", metavar="LOW,HIGH", help=f"Yaw range in degrees. [default: {_deg(_SAMPLING.yaw_range)}]")
-@click.option("--pitch-range", metavar="LOW,HIGH", help=f"Pitch range in degrees. [default: {_deg(_SAMPLING.pitch_range)}]")
-@click.option("--roll-range", metavar="LOW,HIGH", help=f"Roll range in degrees. [default: {_deg(_SAMPLING.roll_range)}]")
-@click.option("--pose-distribution", help=f"Pose draw within the ranges: {'|'.join(POSE_DISTRIBUTIONS)}. "
-              f"[default: {_SAMPLING.pose_distribution}]")
-@click.option("--expression-strength", type=float, help=f"Scale of expressions, 0 = neutral. [default: {_SAMPLING.expression_strength:g}]")
-@click.option("--lighting-variety", type=float, help=f"Scale of lighting variation, 0 = flat ambient. [default: {_SAMPLING.lighting_variety:g}]")
+@sampling_options()
 @click.option("--workers", type=int, help="Worker actors. [default: one per CPU of the Ray cluster, or per GPU slot "
               "with --gpus-per-worker; 0 runs in this process without Ray]")
 @click.option("--gpus-per-worker", type=float, default=0.0, show_default=True, help="GPUs each worker asks Ray for (fractions allowed).")
@@ -98,8 +58,7 @@ def _deg(r: tuple[float, float]) -> str:
 @click.option("--max-attempts", type=int, default=3, show_default=True, help="Attempts per shard before the build gives up on it.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def build(ids, per_id, out, recipe, generator, generator_options, seed, image_size, fmt, quality, shard_size, prefix,
-          mixup, factors, yaw_range, pitch_range, roll_range, pose_distribution, expression_strength, lighting_variety,
-          workers, gpus_per_worker, address, storage_options, overwrite, batch_size, max_attempts, progress):
+          workers, gpus_per_worker, address, storage_options, overwrite, batch_size, max_attempts, progress, **sampling):
     """Render a dataset of IDS x PER-ID images into WebDataset shards, with manifest.json and index.parquet.
 
     \b
@@ -111,19 +70,16 @@ def build(ids, per_id, out, recipe, generator, generator_options, seed, image_si
     """
     from .build import RunOptions, run
 
-    opts = _pairs(generator_options, "--generator-option")
+    opts = key_values(generator_options, "--generator-option")
     cfg = resolve(
         recipe,
         {"ids": ids, "per_id": per_id, "seed": seed, "generator": generator, "image_size": image_size, "format": fmt,
          "quality": quality, "shard_size": shard_size, "prefix": prefix},
-        {"mixup": mixup, "factors": factors,
-         "yaw_range": _range(yaw_range, "--yaw-range"), "pitch_range": _range(pitch_range, "--pitch-range"),
-         "roll_range": _range(roll_range, "--roll-range"), "pose_distribution": pose_distribution,
-         "expression_strength": expression_strength, "lighting_variety": lighting_variety},
+        sampling_overrides(sampling),
         generator_options=opts or None,
     )
     run(cfg, RunOptions(out=out, workers=workers, gpus_per_worker=gpus_per_worker, address=address, overwrite=overwrite,
-                        storage_options=_pairs(storage_options, "--storage-option"), batch_size=batch_size,
+                        storage_options=key_values(storage_options, "--storage-option"), batch_size=batch_size,
                         max_attempts=max_attempts, progress=progress))
 
 
@@ -136,7 +92,7 @@ def verify(out, storage_options, progress):
     """Re-read every shard in OUT against its manifest; name every bad shard and exit non-zero if any."""
     from .verify import run
 
-    run(out, _pairs(storage_options, "--storage-option"), progress=progress)
+    run(out, key_values(storage_options, "--storage-option"), progress=progress)
 
 
 COMMANDS = [build, verify]

@@ -164,10 +164,14 @@ def load_recipe(name_or_path: str) -> dict[str, Any]:
     return data
 
 
-def resolve(recipe: str | None, overrides: dict[str, Any], sampling_overrides: dict[str, Any],
+def resolve(recipe: str | dict[str, Any] | None, overrides: dict[str, Any], sampling_overrides: dict[str, Any],
             generator_options: dict[str, Any] | None = None) -> BuildConfig:
-    """Recipe values (if any), then flags on top; ``None`` means "flag not given"."""
-    data = load_recipe(recipe) if recipe else {}
+    """Recipe values (a recipe name or path, or an already-loaded mapping such as a manifest's
+    config), then flags on top; ``None`` means "flag not given"."""
+    if isinstance(recipe, dict):
+        data = dict(recipe)
+    else:
+        data = load_recipe(recipe) if recipe else {}
     if generator_options:
         base = data.get("generator_options") or {}
         if not isinstance(base, dict):

@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
+from generator.cli import sampling_options, sampling_overrides
 from synthface.errors import SynthError
-from generator.sampler import FACTOR_MODES, POSE_DISTRIBUTIONS
+from synthface.options import key_values
 
 
 def _csv_floats(value: str | None) -> list[float] | None:
@@ -127,25 +128,6 @@ def eval_(model, pair_sets, images, network, image_size, crop, folds, far, batch
             json.dump(results, f, indent=2)
 
 
-def _range(value: str | None) -> list[float] | None:
-    vals = _csv_floats(value)
-    if vals is not None and len(vals) != 2:
-        raise SynthError(f"{value!r} must be two numbers LOW,HIGH (degrees)")
-    return vals
-
-
-def _generator_options(items: tuple[str, ...]) -> dict[str, Any]:
-    import yaml
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise SynthError(f"--generator-option {item!r} must be KEY=VALUE")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 @click.command("pairs")
 @click.option("--out", required=True, help="Output directory (LFW layout: Name/Name_0001.jpg + pairs.txt).")
 @click.option("--ids", type=int, required=True, help="Held-out identities to render.")
@@ -162,17 +144,10 @@ def _generator_options(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--image-size", help="112 or HxW.")
 @click.option("--seed", type=int, help="The build's seed (identities depend on it).")
 @click.option("--quality", type=int, help="JPEG quality.")
-@click.option("--factors", type=click.Choice(list(FACTOR_MODES)))
-@click.option("--yaw-range", help="LOW,HIGH degrees.")
-@click.option("--pitch-range", help="LOW,HIGH degrees.")
-@click.option("--roll-range", help="LOW,HIGH degrees.")
-@click.option("--pose-distribution", type=click.Choice(list(POSE_DISTRIBUTIONS)))
-@click.option("--expression-strength", type=float)
-@click.option("--lighting-variety", type=float)
+@sampling_options(with_mixup=False)
 @click.option("--device", default="cpu", show_default=True, help="Device the generator renders on.")
 def pairs(out, ids, images_per_id, class_offset, same, different, folds, like, recipe, generator, generator_option,
-          image_size, seed, quality, factors, yaw_range, pitch_range, roll_range, pose_distribution,
-          expression_strength, lighting_variety, device):
+          image_size, seed, quality, device, **sampling):
     """Render a held-out synthetic verification set (identities never used in training) in LFW layout.
 
     \b
@@ -196,23 +171,9 @@ def pairs(out, ids, images_per_id, class_offset, same, different, folds, like, r
         base = dict(manifest["config"])
     overrides = {"ids": ids, "per_id": images_per_id, "generator": generator, "image_size": image_size,
                  "seed": seed, "quality": quality}
-    sampling = {"factors": factors, "yaw_range": _range(yaw_range), "pitch_range": _range(pitch_range),
-                "roll_range": _range(roll_range), "pose_distribution": pose_distribution,
-                "expression_strength": expression_strength, "lighting_variety": lighting_variety}
-    if base:
-        import os
-        import tempfile
-
-        import yaml
-
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-            yaml.safe_dump(base, f)
-        try:
-            cfg = resolve(f.name, overrides, {**sampling, "mixup": "off"}, _generator_options(generator_option))
-        finally:
-            os.unlink(f.name)
-    else:
-        cfg = resolve(recipe, overrides, {**sampling, "mixup": "off"}, _generator_options(generator_option))
+    # Held-out identities are never mixed: mixup is forced off whatever the build used.
+    cfg = resolve(base or recipe, overrides, {**sampling_overrides(sampling), "mixup": "off"},
+                  key_values(generator_option, "--generator-option"))
     res = build_pairs(out, cfg, ids=ids, per_id=images_per_id, offset=class_offset, same=same,
                       different=different, folds=folds, device=device)
     click.echo(f"wrote {res['images']} images of {res['ids']} held-out identities (classes "

@@ -17,8 +17,8 @@ import os
 from typing import Any
 
 import numpy as np
-import simplejpeg
 
+from pipeline.writer import encode_image
 from synthface.errors import SynthError
 
 from . import lfw
@@ -89,7 +89,7 @@ def build_pairs(out: str, build_cfg, *, ids: int, per_id: int, offset: int = DEF
         for (c, k), image in zip(chunk, images):
             name = identity_name(c)
             os.makedirs(os.path.join(out, name), exist_ok=True)
-            data = simplejpeg.encode_jpeg(np.ascontiguousarray(image), quality=int(build_cfg.quality), colorspace="RGB")
+            data = encode_image(image, "jpg", int(build_cfg.quality))  # encoded exactly as a build's images
             with open(os.path.join(out, lfw.image_name(name, k + 1) + ".jpg"), "wb") as f:
                 f.write(data)
         if bar is not None:

@@ -1,0 +1,33 @@
+"""Parsing of flag values that several commands share, into one-line ``SynthError``s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from synthface.errors import SynthError
+
+
+def key_values(items: tuple[str, ...], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` flags (repeatable) into a dict; values are parsed as YAML (numbers, lists, mappings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SynthError(f"{flag} {item!r}: use KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value) if value else ""
+    return out
+
+
+def degree_range(value: str | None, flag: str) -> tuple[float, float] | None:
+    """``LOW,HIGH`` (or ``LOW:HIGH``) in degrees; ``None`` means the flag was not given."""
+    if value is None:
+        return None
+    parts = str(value).replace(" ", "").replace(":", ",").split(",")
+    if len(parts) != 2:
+        raise SynthError(f"{flag} {value!r}: give LOW,HIGH in degrees, e.g. -40,40")
+    try:
+        return (float(parts[0]), float(parts[1]))
+    except ValueError:
+        raise SynthError(f"{flag} {value!r}: LOW and HIGH must be numbers of degrees") from None
