@@ -81,29 +81,19 @@ def _read_manifest(root: str) -> dict[str, Any] | None:
 
 
 def _manifest_shards(root: str, manifest: dict[str, Any]) -> tuple[list[str], int | None]:
-    """Shard URLs and total sample count from a manifest, tolerant of how the shard list is spelt."""
+    """Shard URLs and total sample count from a manifest (``pipeline.manifest.make`` writes it)."""
     entries = manifest.get("shards")
-    urls, total = [], 0
     if isinstance(entries, list) and entries:
-        for entry in entries:
-            if isinstance(entry, str):
-                urls.append(_join(root, entry))
-                total = None
-                continue
-            name = next((entry[k] for k in ("name", "file", "path", "url") if k in entry), None)
-            if name is None:
-                raise SynthError(f"{root}/manifest.json has a shard entry without a name: {entry!r}")
-            urls.append(_join(root, name))
-            count = next((entry[k] for k in ("count", "samples", "num_samples") if k in entry), None)
-            total = None if total is None or count is None else total + int(count)
-    elif manifest.get("pattern"):
-        urls = [_join(root, u) for u in braceexpand.braceexpand(manifest["pattern"])]
-        total = None
-    else:
-        raise SynthError(f"{root}/manifest.json lists no shards and no pattern; rebuild the dataset")
-    if total is None:
-        total = manifest.get("num_samples") or manifest.get("samples") or manifest.get("count")
-    return urls, (int(total) if total else None)
+        try:
+            urls = [_join(root, entry["name"]) for entry in entries]
+            total = sum(int(entry["count"]) for entry in entries)
+        except (KeyError, TypeError, ValueError):
+            raise SynthError(f"{root}/manifest.json has a malformed shard list; rebuild the dataset") from None
+        return urls, total
+    if manifest.get("pattern"):
+        total = manifest.get("num_samples")
+        return [_join(root, u) for u in braceexpand.braceexpand(manifest["pattern"])], (int(total) if total else None)
+    raise SynthError(f"{root}/manifest.json lists no shards and no pattern; rebuild the dataset")
 
 
 def _scan(urls: list[str]) -> tuple[int, int]:
