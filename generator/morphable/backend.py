@@ -29,7 +29,7 @@ class MorphableBackend(Backend):
     """
 
     name = "morphable"
-    version = "2"
+    version = "3"
     options: dict[str, Any] = {}
 
     def __init__(self, image_size: Any = 112, device: str = "cpu", **options: Any):
@@ -39,6 +39,15 @@ class MorphableBackend(Backend):
                              "drop --gpus-per-worker, or choose a GPU generator such as discofacegan")
         self.model = build_model()
         self.template = template_for(self.image_size).astype(np.float64)
+
+    def _scratch(self, nb: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Blend buffers, kept between calls: fresh megabyte arrays per batch cost page faults."""
+        bufs = getattr(self, "_bufs", None)
+        if bufs is None or bufs[0].shape[0] != nb:
+            n = self.model.mean.shape[0]
+            bufs = (np.empty((nb, 144), np.float32), np.empty((nb, n), np.float32), np.empty((nb, n), np.float32))
+            self._bufs = bufs
+        return bufs
 
     def render(self, coeffs: np.ndarray) -> RenderResult:
         coeffs = np.asarray(coeffs)
@@ -50,11 +59,9 @@ class MorphableBackend(Backend):
         m, mesh = self.model, self.model.mesh
         nb = coeffs.shape[0]
         h, w = self.image_size
-        weights = np.empty((nb, 144), np.float32)
+        weights, geo, albmod = self._scratch(nb)
         expression_coeffs(coeffs, m.one_sided, weights)
-        geo = np.empty((nb, m.mean.shape[0]), np.float32)
         blend(m.mean, *m.geo_runs, weights, geo)
-        albmod = np.empty((nb, m.mean.shape[0]), np.float32)
         blend(m.albedo_zero, *m.albedo_runs, np.ascontiguousarray(coeffs[:, 80 + N_APPEARANCE : 160]), albmod)
         images = np.empty((nb, h, w, 3), np.uint8)
         landmarks = np.empty((nb, 5, 2), np.float64)
@@ -62,7 +69,7 @@ class MorphableBackend(Backend):
         tones = np.empty(nb, np.float64)
         render_batch(
             coeffs, geo, albmod, m.tris, m.two_sided, m.tri_flags, m.uv, m.front, m.hair_w, m.basis.beard, m.basis.blush,
-            m.basis.eye_area, m.basis.nose, m.basis.cavity, mesh.landmarks, mesh.landmark_w, self.template, m.tex_skin, m.tex_hair, m.tex_noise,
+            m.basis.eye_area, m.basis.nose, m.basis.cavity, mesh.landmarks, mesh.landmark_w, self.template, m.tex_detail, m.tex_noise,
             images, landmarks, visible, tones, mesh.ear_range[0],
         )
         meta = [

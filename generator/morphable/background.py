@@ -75,7 +75,8 @@ def background_params(noise, h, w, out):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def background(bp, x, y, out):
+def background(bp, x, y):
+    """Background colour at pixel (x, y) from the parameters of ``background_params``."""
     t = (x - 0.5 * 0.0) * bp[6] + y * bp[7] + 0.5
     if t < 0.0:
         t = 0.0
@@ -95,9 +96,7 @@ def background(bp, x, y, out):
     ax = min(max((x - bp[29]) * s, 0.0), 1.0) * min(max((bp[30] - x) * s, 0.0), 1.0)
     ay = min(max((y - bp[31]) * s, 0.0), 1.0) * min(max((bp[32] - y) * s, 0.0), 1.0)
     a = ax * ay * 0.85
-    out[0] = r + (bp[34] - r) * a
-    out[1] = g + (bp[35] - g) * a
-    out[2] = b + (bp[36] - b) * a
+    return r + (bp[34] - r) * a, g + (bp[35] - g) * a, b + (bp[36] - b) * a
 
 
 @njit(cache=True, inline="always")

@@ -31,9 +31,10 @@ class Model:
     tri_flags: np.ndarray  # [T] int32
     uv: np.ndarray  # [N, 2] float64
     front: np.ndarray  # [N] float64
-    hair_w: np.ndarray  # [N, 5] static hairline terms (shading.hair_weights)
-    tex_skin: np.ndarray  # [256, 256] int8, zero-mean, in units of shading.SKIN_STEP
-    tex_hair: np.ndarray  # [256, 256] uint8, [0, 1] in units of shading.HAIR_STEP
+    hair_w: np.ndarray  # [N, 7] static hairline terms (shading.hair_weights)
+    # [2, 256, 256] uint8 detail maps: skin (zero-mean, stored + 128, in units of shading.SKIN_STEP)
+    # and hair ([0, 1] in units of shading.HAIR_STEP); one array so the shader takes one argument.
+    tex_detail: np.ndarray
     tex_noise: np.ndarray  # [256, 256] float32 unit-variance sensor noise (triangular)
 
 
@@ -90,8 +91,10 @@ def build_model() -> Model:
         uv=np.ascontiguousarray(mesh.uv.astype(np.float64)),
         front=mesh.front.astype(np.float64),
         hair_w=np.ascontiguousarray(hair_weights(mesh.uv[:, 0], mesh.front)),
-        tex_skin=np.clip(np.rint(skin * 0.5 / SKIN_STEP), -127, 127).astype(np.int8),
-        tex_hair=np.rint(hair / HAIR_STEP).astype(np.uint8),
+        tex_detail=np.stack([
+            (np.clip(np.rint(skin * 0.5 / SKIN_STEP), -127, 127) + 128).astype(np.uint8),
+            np.rint(hair / HAIR_STEP).astype(np.uint8),
+        ]),
         tex_noise=(rng.random((256, 256)) + rng.random((256, 256)) - 1.0).astype(np.float32) * np.float32(2.45),
     )
 

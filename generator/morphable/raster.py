@@ -2,8 +2,9 @@
 
 Both run per sample with a fixed order of operations, so a sample's arithmetic never depends on
 which other samples share its batch (no BLAS, whose summation order can change with batch
-size). Edge functions are evaluated with the edge's endpoints in index order, so two triangles
-sharing an edge compute bit-identical (negated) values and no pixel falls between them.
+size). The rasteriser snaps vertices to a sub-pixel grid and works in exact integer edge
+functions, so two triangles sharing an edge compute exactly negated values and no pixel falls
+between them.
 """
 
 from __future__ import annotations
@@ -98,14 +99,9 @@ def vertex_normals(verts, tris, used, out):
         out[v, 2] /= ln
 
 
-@njit(cache=True, fastmath=True, inline="always")
-def _edge(px, py, a, b, sign):
-    """Edge (a, b) set up from its endpoints in index order: origin, direction and side sign."""
-    s = sign
-    if a > b:
-        a, b = b, a
-        s = -sign
-    return px[a], py[a], px[b] - px[a], py[b] - py[a], s
+# Vertices are snapped to 1/16 pixel before rasterising: edge functions are then exact integers.
+SUBPIXEL_BITS = 4
+SUBPIXEL = 1 << SUBPIXEL_BITS
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -114,60 +110,63 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
 
     ``pz`` is the camera distance (smaller is nearer). One-sided triangles are culled when they face
     away (before any other set-up): the mesh is counter-clockwise from outside, which is clockwise
-    in y-down pixel space. Each edge function is evaluated from its endpoints in index order (and
-    negated if needed), so the two triangles sharing an edge compute the same value with opposite
-    signs; with a tolerance of 1e-9 a pixel on a shared edge is claimed by both (the z-test picks
-    one), so there are no pinholes. At face-image sizes a triangle covers a few pixels, so testing
-    every pixel of its bounding box is cheaper than solving for each row's span (no divisions).
+    in y-down pixel space. Vertices are snapped to a 1/16-pixel grid so that the edge functions are
+    exact integers, as in hardware rasterisers: two triangles sharing an edge compute exactly
+    negated values, a pixel on the edge is claimed by both (the z-test picks one), so there are no
+    pinholes; and stepping along a row is an exact integer add, where floats would drift. At
+    face-image sizes a triangle covers a few pixels, so testing every pixel of its bounding box is
+    cheaper than solving for each row's span.
     """
     h, w = zbuf.shape
     zbuf[:] = np.inf
     tid[:] = -1
+    n = px.shape[0]
+    qx = np.empty(n, np.int64)
+    qy = np.empty(n, np.int64)
+    for i in range(n):
+        qx[i] = int(math.floor(px[i] * SUBPIXEL + 0.5))
+        qy[i] = int(math.floor(py[i] * SUBPIXEL + 0.5))
     for t in range(tris.shape[0]):
         i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
-        x0, y0, x1, y1, x2, y2 = px[i0], py[i0], px[i1], py[i1], px[i2], py[i2]
+        x0, y0, x1, y1, x2, y2 = qx[i0], qy[i0], qx[i1], qy[i1], qx[i2], qy[i2]
         area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
-        if area < 0.0:
-            sign = -1.0
-        elif area > 0.0 and two_sided[t]:
-            sign = 1.0
+        if area < 0:
+            sgn = -1
+        elif area > 0 and two_sided[t]:
+            sgn = 1
         else:
             continue
-        xmin = max(int(math.ceil(min(x0, x1, x2))), 0)
-        xmax = min(int(math.floor(max(x0, x1, x2))), w - 1)
+        # Pixel range: ceil and floor of the bounding box in pixels (>> floors, also below zero).
+        xmin = max(-((-min(x0, x1, x2)) >> SUBPIXEL_BITS), 0)
+        xmax = min(max(x0, x1, x2) >> SUBPIXEL_BITS, w - 1)
         if xmin > xmax:
             continue
-        ymin = max(int(math.ceil(min(y0, y1, y2))), 0)
-        ymax = min(int(math.floor(max(y0, y1, y2))), h - 1)
+        ymin = max(-((-min(y0, y1, y2)) >> SUBPIXEL_BITS), 0)
+        ymax = min(max(y0, y1, y2) >> SUBPIXEL_BITS, h - 1)
         if ymin > ymax:
             continue
-        # Edge k is opposite vertex k: (i1, i2), (i2, i0), (i0, i1).
-        ax0, ay0, dx0, dy0, s0 = _edge(px, py, i1, i2, sign)
-        ax1, ay1, dx1, dy1, s1 = _edge(px, py, i2, i0, sign)
-        ax2, ay2, dx2, dy2, s2 = _edge(px, py, i0, i1, sign)
-        inv = 1.0 / (sign * area)
+        # Edge k is opposite vertex k; its function is >= 0 inside (and on the edge).
+        a0x, a0y = sgn * (x2 - x1), sgn * (y2 - y1)
+        a1x, a1y = sgn * (x0 - x2), sgn * (y0 - y2)
+        a2x, a2y = sgn * (x1 - x0), sgn * (y1 - y0)
+        sx = xmin * SUBPIXEL
+        inv = 1.0 / (sgn * area)
         z0, z1, z2 = pz[i0], pz[i1], pz[i2]
         for yi in range(ymin, ymax + 1):
-            y = float(yi)
-            r0 = dx0 * (y - ay0)
-            r1 = dx1 * (y - ay1)
-            r2 = dx2 * (y - ay2)
+            sy = yi * SUBPIXEL
+            e0 = a0x * (sy - y1) - a0y * (sx - x1)
+            e1 = a1x * (sy - y2) - a1y * (sx - x2)
+            e2 = a2x * (sy - y0) - a2y * (sx - x0)
             for xi in range(xmin, xmax + 1):
-                x = float(xi)
-                e0 = s0 * (r0 - dy0 * (x - ax0))
-                if e0 < -1e-9:
-                    continue
-                e1 = s1 * (r1 - dy1 * (x - ax1))
-                if e1 < -1e-9:
-                    continue
-                e2 = s2 * (r2 - dy2 * (x - ax2))
-                if e2 < -1e-9:
-                    continue
-                b0 = e0 * inv
-                b1 = e1 * inv
-                z = b0 * z0 + b1 * z1 + (1.0 - b0 - b1) * z2
-                if z < zbuf[yi, xi]:
-                    zbuf[yi, xi] = z
-                    tid[yi, xi] = t
-                    bary[yi, xi, 0] = b0
-                    bary[yi, xi, 1] = b1
+                if (e0 | e1 | e2) >= 0:
+                    b0 = e0 * inv
+                    b1 = e1 * inv
+                    z = b0 * z0 + b1 * z1 + (1.0 - b0 - b1) * z2
+                    if z < zbuf[yi, xi]:
+                        zbuf[yi, xi] = z
+                        tid[yi, xi] = t
+                        bary[yi, xi, 0] = b0
+                        bary[yi, xi, 1] = b1
+                e0 -= a0y * SUBPIXEL
+                e1 -= a1y * SUBPIXEL
+                e2 -= a2y * SUBPIXEL

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .background import BG_PARAMS, N_DISTANCE, N_SEED, background, background_params, hash_uniform, phi
 from .basis import (
@@ -107,6 +108,8 @@ def appearance(rec, P):
     P[54] = a[27] * 0.5
     P[55] = 1.7 * a[21] + 0.9 * a[16]  # hairline wave phase
     P[56] = 0.45 * abs(a[22])  # hairline wave depth (cm)
+    P[58] = P[56] * math.cos(P[55])
+    P[59] = P[56] * math.sin(P[55])
     return m
 
 
@@ -184,32 +187,38 @@ def _fit_similarity(src, dst, M):
     M[3] = dy - (b * sx + a * sy)
 
 
-@njit(cache=True, fastmath=True, inline="always")
-def _bg_at(grid, xi, yi, out):
+@njit(cache=True, fastmath=True)
+def _bg_at(grid, xi, yi):
+    """Background colour at a pixel, bilinear between the nodes of the 4-pixel grid."""
     gx, gy = xi >> 2, yi >> 2
     fx, fy = (xi & 3) * 0.25, (yi & 3) * 0.25
-    for c in range(3):
-        top = grid[gy, gx, c] + (grid[gy, gx + 1, c] - grid[gy, gx, c]) * fx
-        bot = grid[gy + 1, gx, c] + (grid[gy + 1, gx + 1, c] - grid[gy + 1, gx, c]) * fx
-        out[c] = top + (bot - top) * fy
+    t0 = grid[gy, gx, 0] + (grid[gy, gx + 1, 0] - grid[gy, gx, 0]) * fx
+    t1 = grid[gy, gx, 1] + (grid[gy, gx + 1, 1] - grid[gy, gx, 1]) * fx
+    t2 = grid[gy, gx, 2] + (grid[gy, gx + 1, 2] - grid[gy, gx, 2]) * fx
+    b0 = grid[gy + 1, gx, 0] + (grid[gy + 1, gx + 1, 0] - grid[gy + 1, gx, 0]) * fx
+    b1 = grid[gy + 1, gx, 1] + (grid[gy + 1, gx + 1, 1] - grid[gy + 1, gx, 1]) * fx
+    b2 = grid[gy + 1, gx, 2] + (grid[gy + 1, gx + 1, 2] - grid[gy + 1, gx, 2]) * fx
+    return t0 + (b0 - t0) * fy, t1 + (b1 - t1) * fy, t2 + (b2 - t2) * fy
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _store(img, yi, xi, r, g, b, wb, noise):
-    """Colour to 8 bits with white balance and sensor noise (rounded, clipped)."""
+def _to8(r, g, b, wb, noise):
+    """Colour to 8 bits with white balance and sensor noise (rounded, clipped).
+
+    Scalars in and out: an array argument to an inlined function costs two atomic reference-count
+    updates per call (numba inlines at the level of its IR), which per pixel is more than the work.
+    """
     r = (r * (1.0 + wb) + noise) * 255.0 + 0.5
     g = (g + noise) * 255.0 + 0.5
     b = (b * (1.0 - wb) + noise) * 255.0 + 0.5
-    img[yi, xi, 0] = np.uint8(min(max(r, 0.0), 255.0))
-    img[yi, xi, 1] = np.uint8(min(max(g, 0.0), 255.0))
-    img[yi, xi, 2] = np.uint8(min(max(b, 0.0), 255.0))
+    return np.uint8(min(max(r, 0.0), 255.0)), np.uint8(min(max(g, 0.0), 255.0)), np.uint8(min(max(b, 0.0), 255.0))
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
 def render_one(
     rec, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
-    lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, img, lm_out, vis_out,
-    V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used,
+    lm_i, lm_w, template, tex_detail, tex_noise, img, lm_out, vis_out,
+    V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
 ):
     """Render one record into ``img`` [H, W, 3] uint8; returns the skin-tone value in [0, 1]."""
     h, w = img.shape[0], img.shape[1]
@@ -258,15 +267,21 @@ def render_one(
             # Hidden when a nearer surface covers its pixel (a point on the silhouette stays visible).
             vis_out[j] = tid[yi, xi] < 0 or lmz[j] <= zbuf[yi, xi] + 0.5
     # Per-vertex work only for the vertices of triangles that won a pixel: the others (the back
-    # of the head, hidden or off-image parts) are never interpolated.
-    used[:] = False
+    # of the head, hidden or off-image parts) are never interpolated. The same pass builds the
+    # foreground mask for the edge anti-aliasing below.
+    won[:] = False
     for yi in range(h):
         for xi in range(w):
             t = tid[yi, xi]
+            mask[yi, xi] = 1 if t >= 0 else 0
             if t >= 0:
-                used[mesh_tris[t, 0]] = True
-                used[mesh_tris[t, 1]] = True
-                used[mesh_tris[t, 2]] = True
+                won[t] = True
+    used[:] = False
+    for t in range(mesh_tris.shape[0]):
+        if won[t]:
+            used[mesh_tris[t, 0]] = True
+            used[mesh_tris[t, 1]] = True
+            used[mesh_tris[t, 2]] = True
     vertex_normals(V, mesh_tris, used, NRM)
     gamma = np.empty((3, 9))
     for c in range(3):
@@ -318,11 +333,10 @@ def render_one(
             s12 = n4 * n4 * n4
         LIT[i, 6] = s12
         LIT[i, 7] = s12 * s12 * s12 * s12
-        LIT[i, 8] = hair_level(uv[i, 0], uv[i, 1], hair_w[i], P)
+        LIT[i, 8] = hair_level(uv[i, 1], hair_w, i, P)
     background_params(rec[NOISE0:], h, w, bp)
+    Pt = to_fixed_tuple(P, N_PARAMS)  # by value into the inlined shader (see shading.paint)
     aa = 0.75 * D / scale  # one pixel in face-plane centimetres
-    alb = np.empty(3)
-    mat = np.empty(3)
     att = np.empty(N_ATTR)
     wb = bp[37]
     sigma = bp[38]
@@ -332,9 +346,6 @@ def render_one(
     need = np.zeros((gh, gw), np.bool_)
     # Edge anti-aliasing needs a coverage estimate: the foreground mask filtered with a 3x3 tent
     # (separable, in integer sixteenths); 0 < cov < 16 only next to the silhouette.
-    for yi in range(h):
-        for xi in range(w):
-            mask[yi, xi] = 1 if tid[yi, xi] >= 0 else 0
     for yi in range(h):
         for xi in range(w):
             l = mask[yi, xi - 1] if xi > 0 else mask[yi, xi]
@@ -355,12 +366,12 @@ def render_one(
         for gx in range(gw):
             y0, x0 = max(gy - 1, 0), max(gx - 1, 0)
             if need[gy, gx] or need[y0, gx] or need[gy, x0] or need[y0, x0]:
-                background(bp, 4.0 * gx, 4.0 * gy, grid[gy, gx])
+                grid[gy, gx, 0], grid[gy, gx, 1], grid[gy, gx, 2] = background(bp, 4.0 * gx, 4.0 * gy)
     for yi in range(h):
         for xi in range(w):
             t = tid[yi, xi]
             if t < 0:
-                _bg_at(grid, xi, yi, col[yi, xi])
+                col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2] = _bg_at(grid, xi, yi)
             else:
                 i0, i1, i2 = mesh_tris[t, 0], mesh_tris[t, 1], mesh_tris[t, 2]
                 w0, w1 = bary[yi, xi, 0], bary[yi, xi, 1]
@@ -368,16 +379,18 @@ def render_one(
                 # One contiguous row of attributes per vertex: a single interpolation loop.
                 for k in range(N_ATTR):
                     att[k] = w0 * LIT[i0, k] + w1 * LIT[i1, k] + w2 * LIT[i2, k]
-                alb[0], alb[1], alb[2] = att[0], att[1], att[2]
-                paint(alb, att[9], att[10], att[11], att[8], tri_flags[t], att[12], P, tex_skin, tex_hair, aa, mat)
-                s = (att[6] + (att[7] - att[6]) * (0.5 * mat[1])) * mat[0]
-                occ = mat[2]
-                for c in range(3):
-                    col[yi, xi, c] = (alb[c] * att[3 + c] + s * spec_c[c]) * occ
+                ar, ag, ab, spec, shin, occ = paint(
+                    att[0], att[1], att[2], att[9], att[10], att[11], att[8], tri_flags[t], att[12], Pt, tex_detail, aa
+                )
+                s = (att[6] + (att[7] - att[6]) * (0.5 * shin)) * spec
+                col[yi, xi, 0] = (ar * att[3] + s * spec_c[0]) * occ
+                col[yi, xi, 1] = (ag * att[4] + s * spec_c[1]) * occ
+                col[yi, xi, 2] = (ab * att[5] + s * spec_c[2]) * occ
             cv = cov[yi, xi]
             if cv == 0 or cv == 16:
-                _store(img, yi, xi, col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2], wb,
-                       tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
+                img[yi, xi, 0], img[yi, xi, 1], img[yi, xi, 2] = _to8(
+                    col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2], wb, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma
+                )
     # Silhouette pixels, now that every neighbour's colour is known.
     fg = np.empty(3)
     bgc = np.empty(3)
@@ -388,7 +401,7 @@ def render_one(
                 continue
             if mask[yi, xi]:
                 fg[0], fg[1], fg[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
-                _bg_at(grid, xi, yi, bgc)
+                bgc[0], bgc[1], bgc[2] = _bg_at(grid, xi, yi)
             else:
                 # Foreground colour here: the tent-weighted mean of the covered neighbours.
                 fg[0] = fg[1] = fg[2] = 0.0
@@ -406,15 +419,17 @@ def render_one(
                 fg[2] /= cv
                 bgc[0], bgc[1], bgc[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
             a = cv / 16.0
-            _store(img, yi, xi, bgc[0] + (fg[0] - bgc[0]) * a, bgc[1] + (fg[1] - bgc[1]) * a,
-                   bgc[2] + (fg[2] - bgc[2]) * a, wb, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
+            img[yi, xi, 0], img[yi, xi, 1], img[yi, xi, 2] = _to8(
+                bgc[0] + (fg[0] - bgc[0]) * a, bgc[1] + (fg[1] - bgc[1]) * a, bgc[2] + (fg[2] - bgc[2]) * a, wb,
+                tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma,
+            )
     return tone
 
 
 @njit(cache=True, error_model="numpy")
 def render_batch(
     coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
-    lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, images, landmarks, visible, tones, ear0,
+    lm_i, lm_w, template, tex_detail, tex_noise, images, landmarks, visible, tones, ear0,
 ):
     nb, h, w = images.shape[0], images.shape[1], images.shape[2]
     nv = uv.shape[0]
@@ -436,10 +451,11 @@ def render_batch(
     P = np.zeros(N_PARAMS)
     bp = np.zeros(BG_PARAMS)
     used = np.zeros(nv, np.bool_)
+    won = np.zeros(mesh_tris.shape[0], np.bool_)
     for b in range(nb):
         P[:] = 0.0
         tones[b] = render_one(
             coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w,
-            blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_skin, tex_hair, tex_noise, images[b], landmarks[b], visible[b],
-            V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used,
+            blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_detail, tex_noise, images[b], landmarks[b], visible[b],
+            V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .mesh import EYE_X, EYE_Y, MOUTH_GAP, MOUTH_HALF_W, MOUTH_Y
@@ -29,7 +30,7 @@ _Y6 = 0.5 * _A2C2 / math.sqrt(3.0)
 
 # Triangle feature flags (which painted details a triangle can contain).
 F_EYE, F_BROW, F_MOUTH, F_NOSTRIL = 1, 2, 4, 8
-# The detail textures are stored as bytes (skin: int8 in steps of SKIN_STEP, hair: uint8 in steps of
+# The detail textures are stored as bytes (skin: offset by 128 in steps of SKIN_STEP, hair in steps of
 # HAIR_STEP): they are fetched at scattered (u, v), and 64 KiB each sits in the L2 cache with room
 # to spare where float32 took 256 KiB; the quantisation is far below one output level.
 SKIN_STEP = 1.0 / 64.0
@@ -46,7 +47,7 @@ def smoothstep(e0, e1, x):
     return t * t * (3.0 - 2.0 * t)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, fastmath=True)
 def sh_irradiance(gamma, nx, ny, nz, out):
     """out[c] = sum_k Y_k(n) gamma[c, k]; gamma already carries the +0.8 DC offset."""
     y0 = _A0C0
@@ -59,43 +60,45 @@ def sh_irradiance(gamma, nx, ny, nz, out):
     y7 = -_A2C2 * nx * nz
     y8 = 0.5 * _A2C2 * (nx * nx - ny * ny)
     for c in range(3):
-        g = gamma[c]
-        out[c] = y0 * g[0] + y1 * g[1] + y2 * g[2] + y3 * g[3] + y4 * g[4] + y5 * g[5] + y6 * g[6] + y7 * g[7] + y8 * g[8]
+        out[c] = (y0 * gamma[c, 0] + y1 * gamma[c, 1] + y2 * gamma[c, 2] + y3 * gamma[c, 3] + y4 * gamma[c, 4]
+                  + y5 * gamma[c, 5] + y6 * gamma[c, 6] + y7 * gamma[c, 7] + y8 * gamma[c, 8])
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _mix(col, r, g, b, a):
-    col[0] += (r - col[0]) * a
-    col[1] += (g - col[1]) * a
-    col[2] += (b - col[2]) * a
+def _mix(cr, cg, cb, r, g, b, a):
+    return cr + (r - cr) * a, cg + (g - cg) * a, cb + (b - cb) * a
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, out_mat):
-    """Paint details over the interpolated skin albedo ``col`` (in place).
+def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, tex, aa):
+    """Paint details over the interpolated skin albedo (cr, cg, cb).
 
-    ``level`` is the height above the hairline (cm, see ``hair_level``). Returns through ``out_mat``:
-    [specular strength, shininess (0 skin .. 1 lips .. 2 eyes), self-shadow factor].
-    ``aa`` is the pixel footprint in face-plane centimetres (edge softness).
+    ``level`` is the height above the hairline (cm, see ``hair_level``). Returns the painted
+    albedo, the specular strength, the shininess (0 skin .. 1 lips .. 2 eyes) and a self-shadow
+    factor. ``aa`` is the pixel footprint in face-plane centimetres (edge softness).
+
+    ``P`` is the identity's parameters as a tuple and the two detail maps are one array: numba
+    inlines at the level of its own IR, where every array handed to an inlined function costs an
+    atomic reference-count increment and decrement per call, per pixel here.
     """
     spec, shin, occl = 0.10 * P[38], 0.0, 1.0
     au = abs(u)
     # Fine skin texture: pores and blotches from a tiling noise map, offset per identity.
     ti = int(u * 16.0 + P[39]) & 255
     tj = int(v * 16.0 + P[40]) & 255
-    t = SKIN_STEP * tex_skin[tj, ti]
+    t = SKIN_STEP * (np.int32(tex[0, tj, ti]) - 128)
     f = 1.0 + P[34] * t
-    col[0] *= f
-    col[1] *= f
-    col[2] *= f
+    cr *= f
+    cg *= f
+    cb *= f
     # Stubble / beard.
     bd = beard_w * P[31]
     if bd > 0.01:
-        hs = HAIR_STEP * tex_hair[(int(v * 40.0) & 255), (int(u * 40.0) & 255)]
+        hs = HAIR_STEP * tex[1, (int(v * 40.0) & 255), (int(u * 40.0) & 255)]
         a = bd * (0.55 + 0.45 * hs)
         if a > 1.0:
             a = 1.0
-        _mix(col, P[17] * 0.8, P[18] * 0.8, P[19] * 0.8, a * 0.85)
+        cr, cg, cb = _mix(cr, cg, cb, P[17] * 0.8, P[18] * 0.8, P[19] * 0.8, a * 0.85)
     if flags & F_MOUTH:
         dv = v - MOUTH_Y
         if au < MOUTH_HALF_W + 0.2:
@@ -114,7 +117,7 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
                 inside = smoothstep(-aa, aa, hu - dv) * smoothstep(-aa, aa, dv + hl)
             if inside > 0.0:
                 shade = 1.0 - 0.35 * math.exp(-(dv / 0.16) ** 2)  # the seam is in shadow
-                _mix(col, P[23] * shade, P[24] * shade, P[25] * shade, inside)
+                cr, cg, cb = _mix(cr, cg, cb, P[23] * shade, P[24] * shade, P[25] * shade, inside)
                 spec = spec * (1.0 - inside) + 0.28 * inside
                 shin = 1.0
             if abs(dv) < MOUTH_GAP and tt < 1.0:
@@ -122,9 +125,9 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
                 s = (dv / MOUTH_GAP) * 0.5 + 0.5  # 1 at the upper lip, 0 at the lower
                 # Teeth only once the lips part (P[57]); a closed seam stays a dark line.
                 teeth = smoothstep(0.55, 0.7, s) * smoothstep(0.15, 0.4, w2) * P[57]
-                col[0] = 0.10 + 0.62 * teeth
-                col[1] = 0.035 + 0.60 * teeth
-                col[2] = 0.04 + 0.55 * teeth
+                cr = 0.10 + 0.62 * teeth
+                cg = 0.035 + 0.60 * teeth
+                cb = 0.04 + 0.55 * teeth
                 occl = 0.55
                 spec = 0.15 * teeth
     if flags & F_NOSTRIL:
@@ -134,7 +137,7 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
             r2 = du * du + dv2 * dv2
             if r2 < 1.6:
                 a = smoothstep(1.4, 0.6, r2)
-                _mix(col, col[0] * 0.25, col[1] * 0.2, col[2] * 0.2, a)
+                cr, cg, cb = _mix(cr, cg, cb, cr * 0.25, cg * 0.2, cb * 0.2, a)
     if flags & F_BROW:
         x = au - 1.0
         if -0.3 < x < 4.6:
@@ -152,10 +155,10 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
                 centre = base + arch * math.sin(math.pi * math.sqrt(xc * math.sqrt(xc)))
                 d = abs(v - centre) - half
                 if d < 0.25:
-                    hs = HAIR_STEP * tex_hair[(int(v * 45.0 + 17.0) & 255), (int(u * 12.0) & 255)]
+                    hs = HAIR_STEP * tex[1, (int(v * 45.0 + 17.0) & 255), (int(u * 12.0) & 255)]
                     m = smoothstep(aa + 0.05, -aa, d) * smoothstep(-0.3, 0.15, x) * smoothstep(4.6, 3.9, x)
                     a = m * P[29] * (0.65 + 0.35 * hs)
-                    _mix(col, P[26], P[27], P[28], a)
+                    cr, cg, cb = _mix(cr, cg, cb, P[26], P[27], P[28], a)
     if flags & F_EYE:
         side = 0 if u < 0.0 else 1
         du = au - EYE_X
@@ -180,9 +183,9 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
             lash = smoothstep(0.09 + aa, 0.0, abs(dv - top - 0.03)) * smoothstep(1.0, 0.6, abs(tt))
             crease = smoothstep(0.12, 0.0, abs(dv - top - 0.38 * op - 0.05)) * w2
             dk = 1.0 - 0.18 * crease
-            col[0] *= dk
-            col[1] *= dk
-            col[2] *= dk
+            cr *= dk
+            cg *= dk
+            cb *= dk
             if ins > 0.0:
                 r = math.sqrt(du * du + dv * dv)
                 # Sclera, pinker towards the corners; iris with a dark limbal ring; pupil.
@@ -191,7 +194,7 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
                 ir = smoothstep(0.6 + aa, 0.6 - aa, r)
                 if ir > 0.0:
                     ring = 0.55 + 0.45 * smoothstep(0.6, 0.42, r)
-                    fib = 0.9 + 0.2 * HAIR_STEP * tex_hair[(int(math.atan2(dv, du) * 40.0) & 255), (int(r * 60.0) & 255)]
+                    fib = 0.9 + 0.2 * HAIR_STEP * tex[1, (int(math.atan2(dv, du) * 40.0) & 255), (int(r * 60.0) & 255)]
                     pr = smoothstep(0.24 + aa, 0.24 - aa, r)
                     ir_r = P[20] * ring * fib * (1.0 - pr) + 0.02 * pr
                     ir_g = P[21] * ring * fib * (1.0 - pr) + 0.02 * pr
@@ -200,28 +203,27 @@ def paint(col, u, v, front, level, flags, beard_w, P, tex_skin, tex_hair, aa, ou
                     eg += (ir_g - eg) * ir
                     eb += (ir_b - eb) * ir
                 lid = 1.0 - 0.6 * smoothstep(top - 0.4, top, dv)  # the upper lid shades the eye
-                _mix(col, er * lid, eg * lid, eb * lid, ins)
+                cr, cg, cb = _mix(cr, cg, cb, er * lid, eg * lid, eb * lid, ins)
                 spec = spec * (1.0 - ins) + 0.9 * ins
                 shin = shin * (1.0 - ins) + 2.0 * ins
             a = lash * P[41]
-            _mix(col, 0.05, 0.04, 0.04, a if a < 1.0 else 1.0)
+            cr, cg, cb = _mix(cr, cg, cb, 0.05, 0.04, 0.04, a if a < 1.0 else 1.0)
     # Hair: above the hairline (``level`` > 0, interpolated from the vertices), with a ragged edge.
     if level > -0.45:
-        hs = HAIR_STEP * tex_hair[(int(v * 9.0) & 255), (int(u * 45.0 + front * 31.0) & 255)]
+        hs = HAIR_STEP * tex[1, (int(v * 9.0) & 255), (int(u * 45.0 + front * 31.0) & 255)]
         lv = level + 0.25 * (hs - 0.5)
         if lv > -0.3:
             a = smoothstep(-0.25, 0.15, lv)
             g = 0.78 + 0.4 * hs
-            _mix(col, P[17] * g, P[18] * g, P[19] * g, a)
+            cr, cg, cb = _mix(cr, cg, cb, P[17] * g, P[18] * g, P[19] * g, a)
             spec = spec * (1.0 - a) + 0.22 * a * hs
             shin = shin * (1.0 - a)
-    out_mat[0] = spec
-    out_mat[1] = shin
-    out_mat[2] = occl
+    return cr, cg, cb, spec, shin, occl
 
 
 def hair_weights(u, front):
-    """Static per-vertex terms of ``hair_level``: [front blend, back blend, (|u|/4)^2, temple ramp, cap]."""
+    """Static per-vertex terms of ``hair_level``: [front blend, back blend, (|u|/4)^2, temple ramp, cap,
+    sin(0.55 u), cos(0.55 u)] (the last two turn the hairline wave's sine into two products)."""
     import numpy as np
 
     au = np.abs(u)
@@ -237,21 +239,24 @@ def hair_weights(u, front):
             (au / 4.0) ** 2,
             ss(4.5, 0.0, au),
             ((front > 0.6) & (au < 5.0)).astype(np.float64),
+            np.sin(0.55 * u),
+            np.cos(0.55 * u),
         ],
         axis=1,
     )
 
 
-@njit(cache=True, fastmath=True, inline="always")
-def hair_level(u, v, hw, P):
+@njit(cache=True, fastmath=True)
+def hair_level(v, hair_w, i, P):
     """Height (cm) of a surface point above the hairline, which runs across the forehead, down in
     front of the ears to a length-dependent level at the sides, and round the back to the nape.
-    ``hw`` holds the point's static terms (``hair_weights``); P the identity's hair parameters."""
+    ``hair_w[i]`` holds the point's static terms (``hair_weights``); P the identity's hair parameters."""
     # A side parting / irregular hairline: a slow wave along the forehead, per identity.
-    hfront = P[35] - 0.6 * hw[2] - P[37] * hw[3] + P[56] * math.sin(0.55 * u + P[55])
+    # P[56] sin(0.55 u + P[55]), expanded: P[58] = P[56] cos P[55], P[59] = P[56] sin P[55].
+    hfront = P[35] - 0.6 * hair_w[i, 2] - P[37] * hair_w[i, 3] + P[58] * hair_w[i, 5] + P[59] * hair_w[i, 6]
     hside = 1.8 - 9.0 * P[36]
     hback = -6.5 - 6.0 * P[36]
-    line = hside + (hfront - hside) * hw[0] + (hback - hside) * hw[1]
-    if hw[4] > 0.5 and hfront > line:
+    line = hside + (hfront - hside) * hair_w[i, 0] + (hback - hside) * hair_w[i, 1]
+    if hair_w[i, 4] > 0.5 and hfront > line:
         line = hfront
     return v - line
