@@ -69,7 +69,7 @@ class MorphableBackend(Backend):
         tones = np.empty(nb, np.float64)
         render_batch(
             coeffs, geo, albmod, m.tris, m.two_sided, m.tri_flags, m.uv, m.front, m.hair_w, m.basis.beard, m.basis.blush,
-            m.basis.eye_area, m.basis.nose, m.basis.cavity, mesh.landmarks, mesh.landmark_w, self.template, m.tex_detail, m.tex_noise,
+            m.basis.eye_area, m.basis.nose, m.basis.cavity, mesh.landmarks, mesh.landmark_w, self.template, m.tex_noise,
             images, landmarks, visible, tones, mesh.ear_range[0],
         )
         meta = [

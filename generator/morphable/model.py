@@ -14,7 +14,8 @@ import numpy as np
 from .basis import N_APPEARANCE, ONE_SIDED_EXPR, Basis, build_basis
 from .mesh import EYE_X, MOUTH_Y, PART_EAR, Mesh, build_mesh
 from .raster import sparse_runs
-from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, HAIR_STEP, SKIN_STEP, hair_weights
+from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, hair_weights
+from .textures import SENSOR_NOISE
 
 
 @dataclass
@@ -32,20 +33,7 @@ class Model:
     uv: np.ndarray  # [N, 2] float64
     front: np.ndarray  # [N] float64
     hair_w: np.ndarray  # [N, 7] static hairline terms (shading.hair_weights)
-    # [2, 256, 256] uint8 detail maps: skin (zero-mean, stored + 128, in units of shading.SKIN_STEP)
-    # and hair ([0, 1] in units of shading.HAIR_STEP); one array so the shader takes one argument.
-    tex_detail: np.ndarray
-    tex_noise: np.ndarray  # [256, 256] float32 unit-variance sensor noise (triangular)
-
-
-def _filtered_noise(rng, sigma_rows: float, sigma_cols: float, n: int = 256) -> np.ndarray:
-    """Tileable Gaussian-filtered white noise (filtering in the Fourier domain wraps around)."""
-    white = rng.standard_normal((n, n))
-    fy = np.fft.fftfreq(n)[:, None]
-    fx = np.fft.fftfreq(n)[None, :]
-    filt = np.exp(-2.0 * np.pi**2 * ((fy * sigma_rows) ** 2 + (fx * sigma_cols) ** 2))
-    out = np.real(np.fft.ifft2(np.fft.fft2(white) * filt))
-    return out / out.std()
+    tex_noise: np.ndarray  # [256, 256] float32 unit-variance sensor noise (textures.SENSOR_NOISE)
 
 
 def _tri_flags(mesh: Mesh) -> np.ndarray:
@@ -70,10 +58,6 @@ def _tri_flags(mesh: Mesh) -> np.ndarray:
 def build_model() -> Model:
     mesh = build_mesh()
     basis = build_basis(mesh)
-    rng = np.random.Generator(np.random.PCG64(1994))
-    skin = 0.6 * _filtered_noise(rng, 0.8, 0.8) + 0.4 * _filtered_noise(rng, 4.0, 4.0)
-    hair = _filtered_noise(rng, 5.0, 0.6)
-    hair = np.clip(0.5 + 0.3 * hair, 0.0, 1.0)
     one_sided = np.zeros(64, bool)
     one_sided[list(ONE_SIDED_EXPR)] = True
     n = len(mesh.verts)
@@ -91,11 +75,7 @@ def build_model() -> Model:
         uv=np.ascontiguousarray(mesh.uv.astype(np.float64)),
         front=mesh.front.astype(np.float64),
         hair_w=np.ascontiguousarray(hair_weights(mesh.uv[:, 0], mesh.front)),
-        tex_detail=np.stack([
-            (np.clip(np.rint(skin * 0.5 / SKIN_STEP), -127, 127) + 128).astype(np.uint8),
-            np.rint(hair / HAIR_STEP).astype(np.uint8),
-        ]),
-        tex_noise=(rng.random((256, 256)) + rng.random((256, 256)) - 1.0).astype(np.float32) * np.float32(2.45),
+        tex_noise=SENSOR_NOISE,
     )
 
 

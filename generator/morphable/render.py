@@ -217,7 +217,7 @@ def _to8(r, g, b, wb, noise):
 @njit(cache=True, fastmath=True, error_model="numpy")
 def render_one(
     rec, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
-    lm_i, lm_w, template, tex_detail, tex_noise, img, lm_out, vis_out,
+    lm_i, lm_w, template, tex_noise, img, lm_out, vis_out,
     V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
 ):
     """Render one record into ``img`` [H, W, 3] uint8; returns the skin-tone value in [0, 1]."""
@@ -380,7 +380,7 @@ def render_one(
                 for k in range(N_ATTR):
                     att[k] = w0 * LIT[i0, k] + w1 * LIT[i1, k] + w2 * LIT[i2, k]
                 ar, ag, ab, spec, shin, occ = paint(
-                    att[0], att[1], att[2], att[9], att[10], att[11], att[8], tri_flags[t], att[12], Pt, tex_detail, aa
+                    att[0], att[1], att[2], att[9], att[10], att[11], att[8], tri_flags[t], att[12], Pt, aa
                 )
                 s = (att[6] + (att[7] - att[6]) * (0.5 * shin)) * spec
                 col[yi, xi, 0] = (ar * att[3] + s * spec_c[0]) * occ
@@ -429,7 +429,7 @@ def render_one(
 @njit(cache=True, error_model="numpy")
 def render_batch(
     coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
-    lm_i, lm_w, template, tex_detail, tex_noise, images, landmarks, visible, tones, ear0,
+    lm_i, lm_w, template, tex_noise, images, landmarks, visible, tones, ear0,
 ):
     nb, h, w = images.shape[0], images.shape[1], images.shape[2]
     nv = uv.shape[0]
@@ -456,6 +456,6 @@ def render_batch(
         P[:] = 0.0
         tones[b] = render_one(
             coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w,
-            blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_detail, tex_noise, images[b], landmarks[b], visible[b],
+            blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, images[b], landmarks[b], visible[b],
             V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
         )

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from .mesh import EYE_X, EYE_Y, MOUTH_GAP, MOUTH_HALF_W, MOUTH_Y
+from .textures import DETAIL, HAIR_STEP, SKIN_STEP
 
 _A0C0 = math.pi / math.sqrt(4.0 * math.pi)
 _A1C1 = (2.0 * math.pi / math.sqrt(3.0)) * (math.sqrt(3.0) / math.sqrt(4.0 * math.pi))
@@ -30,11 +31,6 @@ _Y6 = 0.5 * _A2C2 / math.sqrt(3.0)
 
 # Triangle feature flags (which painted details a triangle can contain).
 F_EYE, F_BROW, F_MOUTH, F_NOSTRIL = 1, 2, 4, 8
-# The detail textures are stored as bytes (skin: offset by 128 in steps of SKIN_STEP, hair in steps of
-# HAIR_STEP): they are fetched at scattered (u, v), and 64 KiB each sits in the L2 cache with room
-# to spare where float32 took 256 KiB; the quantisation is far below one output level.
-SKIN_STEP = 1.0 / 64.0
-HAIR_STEP = 1.0 / 255.0
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -70,23 +66,23 @@ def _mix(cr, cg, cb, r, g, b, a):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, tex, aa):
+def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
     """Paint details over the interpolated skin albedo (cr, cg, cb).
 
     ``level`` is the height above the hairline (cm, see ``hair_level``). Returns the painted
     albedo, the specular strength, the shininess (0 skin .. 1 lips .. 2 eyes) and a self-shadow
     factor. ``aa`` is the pixel footprint in face-plane centimetres (edge softness).
 
-    ``P`` is the identity's parameters as a tuple and the two detail maps are one array: numba
-    inlines at the level of its own IR, where every array handed to an inlined function costs an
-    atomic reference-count increment and decrement per call, per pixel here.
+    ``P`` is the identity's parameters as a tuple and the detail maps a global (``textures``):
+    numba inlines at the level of its own IR, where every array handed to an inlined function costs
+    an atomic reference-count increment and decrement per call, per pixel here.
     """
     spec, shin, occl = 0.10 * P[38], 0.0, 1.0
     au = abs(u)
     # Fine skin texture: pores and blotches from a tiling noise map, offset per identity.
     ti = int(u * 16.0 + P[39]) & 255
     tj = int(v * 16.0 + P[40]) & 255
-    t = SKIN_STEP * (np.int32(tex[0, tj, ti]) - 128)
+    t = SKIN_STEP * (np.int32(DETAIL[0, tj, ti]) - 128)
     f = 1.0 + P[34] * t
     cr *= f
     cg *= f
@@ -94,7 +90,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, tex, aa):
     # Stubble / beard.
     bd = beard_w * P[31]
     if bd > 0.01:
-        hs = HAIR_STEP * tex[1, (int(v * 40.0) & 255), (int(u * 40.0) & 255)]
+        hs = HAIR_STEP * DETAIL[1, (int(v * 40.0) & 255), (int(u * 40.0) & 255)]
         a = bd * (0.55 + 0.45 * hs)
         if a > 1.0:
             a = 1.0
@@ -155,7 +151,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, tex, aa):
                 centre = base + arch * math.sin(math.pi * math.sqrt(xc * math.sqrt(xc)))
                 d = abs(v - centre) - half
                 if d < 0.25:
-                    hs = HAIR_STEP * tex[1, (int(v * 45.0 + 17.0) & 255), (int(u * 12.0) & 255)]
+                    hs = HAIR_STEP * DETAIL[1, (int(v * 45.0 + 17.0) & 255), (int(u * 12.0) & 255)]
                     m = smoothstep(aa + 0.05, -aa, d) * smoothstep(-0.3, 0.15, x) * smoothstep(4.6, 3.9, x)
                     a = m * P[29] * (0.65 + 0.35 * hs)
                     cr, cg, cb = _mix(cr, cg, cb, P[26], P[27], P[28], a)
@@ -194,7 +190,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, tex, aa):
                 ir = smoothstep(0.6 + aa, 0.6 - aa, r)
                 if ir > 0.0:
                     ring = 0.55 + 0.45 * smoothstep(0.6, 0.42, r)
-                    fib = 0.9 + 0.2 * HAIR_STEP * tex[1, (int(math.atan2(dv, du) * 40.0) & 255), (int(r * 60.0) & 255)]
+                    fib = 0.9 + 0.2 * HAIR_STEP * DETAIL[1, (int(math.atan2(dv, du) * 40.0) & 255), (int(r * 60.0) & 255)]
                     pr = smoothstep(0.24 + aa, 0.24 - aa, r)
                     ir_r = P[20] * ring * fib * (1.0 - pr) + 0.02 * pr
                     ir_g = P[21] * ring * fib * (1.0 - pr) + 0.02 * pr
@@ -210,7 +206,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, tex, aa):
             cr, cg, cb = _mix(cr, cg, cb, 0.05, 0.04, 0.04, a if a < 1.0 else 1.0)
     # Hair: above the hairline (``level`` > 0, interpolated from the vertices), with a ragged edge.
     if level > -0.45:
-        hs = HAIR_STEP * tex[1, (int(v * 9.0) & 255), (int(u * 45.0 + front * 31.0) & 255)]
+        hs = HAIR_STEP * DETAIL[1, (int(v * 9.0) & 255), (int(u * 45.0 + front * 31.0) & 255)]
         lv = level + 0.25 * (hs - 0.5)
         if lv > -0.3:
             a = smoothstep(-0.25, 0.15, lv)
