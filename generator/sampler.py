@@ -174,17 +174,26 @@ def _mix64(x: int) -> int:
 class _KeyedGenerator:
     """One numpy Generator re-keyed per draw: the state is a hash of the key, nothing else.
 
-    Re-keying costs ~8 us against ~30 us for a new SeedSequence-seeded Generator, which matters
-    at one key per image. The returned Generator is shared: finish with it before the next ``at``.
+    Re-keying costs a few microseconds against ~30 us for a new SeedSequence-seeded Generator,
+    which matters at one key per image. The returned Generator is shared: finish with it before
+    the next ``at``. The hash of a key's leading (seed, stream) pair is remembered, since every
+    draw of a sampler repeats it.
     """
 
     def __init__(self):
         self._bits = np.random.PCG64(0)
         self._gen = np.random.Generator(self._bits)
+        self._prefix: dict[tuple[int, int], int] = {}
 
     def at(self, *key: int) -> np.random.Generator:
-        h = 0x243F6A8885A308D3
-        for k in key:
+        h = self._prefix.get(key[:2]) if len(key) > 2 else None
+        if h is None:
+            h = 0x243F6A8885A308D3
+            for k in key[:2]:
+                h = _mix64(h ^ _mix64(int(k) & _MASK64))
+            if len(key) > 2 and len(self._prefix) < 64:
+                self._prefix[key[:2]] = h
+        for k in key[2:]:
             h = _mix64(h ^ _mix64(int(k) & _MASK64))
         a, b, c = h, _mix64(h ^ 0x13198A2E03707344), _mix64(h ^ 0xA4093822299F31D0)
         self._bits.state = {
@@ -217,6 +226,8 @@ class GaussianPrior:
         ranges = np.array([cfg.pitch_range, cfg.yaw_range, cfg.roll_range], dtype=np.float64)
         self._lo, self._hi = ranges[:, 0], ranges[:, 1]
         self._centre, self._sigma = ranges.mean(axis=1), (ranges[:, 1] - ranges[:, 0]) / 4.0
+        self._lo_f, self._hi_f = self._lo.tolist(), self._hi.tolist()
+        self._centre_f, self._sigma_f = self._centre.tolist(), self._sigma.tolist()
 
     def identity(self, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal(layout.IDENTITY_SIZE, dtype=np.float32)
@@ -229,17 +240,21 @@ class GaussianPrior:
 
     def pose(self, rng: np.random.Generator) -> np.ndarray:
         """Pitch, yaw, roll: uniform in range, or normal on the range centre with sigma = half-width / 2."""
+        # Python floats for three values: numpy's per-call overhead would dominate (same arithmetic).
+        lo, hi = self._lo_f, self._hi_f
         if self.cfg.pose_distribution == "uniform":
-            deg = self._lo + (self._hi - self._lo) * rng.random(3)
+            deg = [a + (b - a) * u for a, b, u in zip(lo, hi, rng.random(3).tolist())]
         else:
-            deg = self._centre + self._sigma * rng.standard_normal(3)
+            centre, sigma = self._centre_f, self._sigma_f
+            deg = [m + s * z for m, s, z in zip(centre, sigma, rng.standard_normal(3).tolist())]
             for _ in range(16):  # rejection per axis; P(accept) = 0.95, so this loop rarely runs
-                out = (deg < self._lo) | (deg > self._hi)
-                if not out.any():
+                out = [not (a <= d <= b) for d, a, b in zip(deg, lo, hi)]
+                if not any(out):
                     break
-                deg[out] = (self._centre + self._sigma * rng.standard_normal(3))[out]
-            np.clip(deg, self._lo, self._hi, out=deg)
-        return np.radians(deg).astype(np.float32)
+                fresh = [m + s * z for m, s, z in zip(centre, sigma, rng.standard_normal(3).tolist())]
+                deg = [f if o else d for d, f, o in zip(deg, fresh, out)]
+            deg = [min(max(d, a), b) for d, a, b in zip(deg, lo, hi)]
+        return np.array([math.radians(d) for d in deg], dtype=np.float32)
 
     def lighting(self, rng: np.random.Generator) -> np.ndarray:
         # Scalar arithmetic on a list: this runs once per image, where numpy's per-call overhead dominates.
