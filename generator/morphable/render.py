@@ -303,7 +303,9 @@ def render_one(
     # highlight terms and hairline level. Second-order SH irradiance is smooth, so evaluating it at
     # the vertices and interpolating loses nothing visible and saves most of the per-pixel work.
     sr, sg, sb = P[14], P[15], P[16]
-    irr = np.empty(3)
+    # Tuples, not arrays, into the inlined helpers (see shading.paint).
+    Pt = to_fixed_tuple(P, N_PARAMS)
+    gt = to_fixed_tuple(gamma.ravel(), 27)
     for i in range(nv):
         if not used[i]:
             continue
@@ -322,9 +324,8 @@ def render_one(
             LIT[i, 3] = LIT[i, 4] = LIT[i, 5] = LIT[i, 6] = LIT[i, 7] = 0.0
             LIT[i, 8] = -10.0
             continue
-        sh_irradiance(gamma, nx, ny, nz, irr)
-        for c in range(3):
-            LIT[i, 3 + c] = max(irr[c], 0.0)
+        ir, ig, ib = sh_irradiance(gt, nx, ny, nz)
+        LIT[i, 3], LIT[i, 4], LIT[i, 5] = max(ir, 0.0), max(ig, 0.0), max(ib, 0.0)
         nh = nx * hx + ny * hy + nz * hz
         s12 = 0.0
         if nh > 0.0:
@@ -333,9 +334,10 @@ def render_one(
             s12 = n4 * n4 * n4
         LIT[i, 6] = s12
         LIT[i, 7] = s12 * s12 * s12 * s12
-        LIT[i, 8] = hair_level(uv[i, 1], hair_w, i, P)
+        LIT[i, 8] = hair_level(
+            uv[i, 1], hair_w[i, 0], hair_w[i, 1], hair_w[i, 2], hair_w[i, 3], hair_w[i, 4], hair_w[i, 5], hair_w[i, 6], Pt
+        )
     background_params(rec[NOISE0:], h, w, bp)
-    Pt = to_fixed_tuple(P, N_PARAMS)  # by value into the inlined shader (see shading.paint)
     aa = 0.75 * D / scale  # one pixel in face-plane centimetres
     wb = bp[37]
     sigma = bp[38]

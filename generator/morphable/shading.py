@@ -43,9 +43,10 @@ def smoothstep(e0, e1, x):
     return t * t * (3.0 - 2.0 * t)
 
 
-@njit(cache=True, fastmath=True)
-def sh_irradiance(gamma, nx, ny, nz, out):
-    """out[c] = sum_k Y_k(n) gamma[c, k]; gamma already carries the +0.8 DC offset."""
+@njit(cache=True, fastmath=True, inline="always")
+def sh_irradiance(g, nx, ny, nz):
+    """Irradiance per channel, sum_k Y_k(n) gamma[c, k], for ``g`` = gamma flattened to a 27-tuple
+    (channel-major; it carries the +0.8 DC offset). A tuple, so inlining costs no reference counts."""
     y0 = _A0C0
     y1 = -_A1C1 * ny
     y2 = _A1C1 * nz
@@ -55,9 +56,10 @@ def sh_irradiance(gamma, nx, ny, nz, out):
     y6 = _Y6 * (3.0 * nz * nz - 1.0)
     y7 = -_A2C2 * nx * nz
     y8 = 0.5 * _A2C2 * (nx * nx - ny * ny)
-    for c in range(3):
-        out[c] = (y0 * gamma[c, 0] + y1 * gamma[c, 1] + y2 * gamma[c, 2] + y3 * gamma[c, 3] + y4 * gamma[c, 4]
-                  + y5 * gamma[c, 5] + y6 * gamma[c, 6] + y7 * gamma[c, 7] + y8 * gamma[c, 8])
+    r = y0 * g[0] + y1 * g[1] + y2 * g[2] + y3 * g[3] + y4 * g[4] + y5 * g[5] + y6 * g[6] + y7 * g[7] + y8 * g[8]
+    gr = y0 * g[9] + y1 * g[10] + y2 * g[11] + y3 * g[12] + y4 * g[13] + y5 * g[14] + y6 * g[15] + y7 * g[16] + y8 * g[17]
+    b = y0 * g[18] + y1 * g[19] + y2 * g[20] + y3 * g[21] + y4 * g[22] + y5 * g[23] + y6 * g[24] + y7 * g[25] + y8 * g[26]
+    return r, gr, b
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -242,17 +244,17 @@ def hair_weights(u, front):
     )
 
 
-@njit(cache=True, fastmath=True)
-def hair_level(v, hair_w, i, P):
+@njit(cache=True, fastmath=True, inline="always")
+def hair_level(v, hw0, hw1, hw2, hw3, hw4, hw5, hw6, P):
     """Height (cm) of a surface point above the hairline, which runs across the forehead, down in
     front of the ears to a length-dependent level at the sides, and round the back to the nape.
-    ``hair_w[i]`` holds the point's static terms (``hair_weights``); P the identity's hair parameters."""
+    ``hw0..hw6`` are the point's static terms (``hair_weights``); P the identity's parameters (a tuple)."""
     # A side parting / irregular hairline: a slow wave along the forehead, per identity.
     # P[56] sin(0.55 u + P[55]), expanded: P[58] = P[56] cos P[55], P[59] = P[56] sin P[55].
-    hfront = P[35] - 0.6 * hair_w[i, 2] - P[37] * hair_w[i, 3] + P[58] * hair_w[i, 5] + P[59] * hair_w[i, 6]
+    hfront = P[35] - 0.6 * hw2 - P[37] * hw3 + P[58] * hw5 + P[59] * hw6
     hside = 1.8 - 9.0 * P[36]
     hback = -6.5 - 6.0 * P[36]
-    line = hside + (hfront - hside) * hair_w[i, 0] + (hback - hside) * hair_w[i, 1]
-    if hair_w[i, 4] > 0.5 and hfront > line:
+    line = hside + (hfront - hside) * hw0 + (hback - hside) * hw1
+    if hw4 > 0.5 and hfront > line:
         line = hfront
     return v - line
