@@ -5,9 +5,10 @@
 
 Loader numbers are for ONE process (run it with workers=0, i.e. in this process), so they are the
 per-worker rate: what one loader core delivers to the GPU. "images/s" counts training images the
-loader hands over; under domain mixup each is a blend of two decoded images (one synthetic, one
-real), so the decode rate is twice that. The mixing and normalisation (which the trainer does on
-the training device) are timed separately, on the CPU here.
+loader hands over; under domain mixup each comes with a real image too, which is decoded on its
+first use and then served from the loader's decoded-image cache (``--real-cache-mb``; run more
+batches than the real set fills to see the steady state). The mixing and normalisation (which
+the trainer does on the training device) are timed separately, on the CPU here.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def main():
         rate = bench_loader(syn, None, args.batch, args.batches, args.size, args.shuffle_buffer)
         print(f"  synthetic only          {rate:8.0f} images/s")
         rate = bench_loader(syn, real, args.batch, args.batches, args.size, args.shuffle_buffer)
-        print(f"  with domain mixup       {rate:8.0f} images/s  ({2 * rate:.0f} decoded images/s)")
+        print(f"  with domain mixup       {rate:8.0f} images/s  (+ as many real images, cached after first use)")
         print(f"  mix + normalise (CPU)   {bench_mix(args.batch, args.size):8.0f} images/s")
     rate = bench_step(args.network, args.step_batch, args.steps, args.size)
     print(f"training step, {args.network}, batch {args.step_batch}, {args.threads} thread(s): {rate:.1f} images/s")

@@ -199,6 +199,31 @@ def test_real_folder_labels_follow_the_synthetic_ones(dataset, tmp_path):
     assert batch["syn_idx"].max() < 6
 
 
+def test_real_images_are_decoded_once_and_the_cache_changes_nothing(tmp_path, monkeypatch):
+    real = data.resolve_real(write_real_folder(tmp_path / "real", ids=3, per_id=4))
+    calls = []
+    decode = data.imaging.decode
+    monkeypatch.setattr(data.imaging, "decode", lambda raw: calls.append(1) or decode(raw))
+
+    def three_passes(cache_mb):
+        calls.clear()
+        it = iter(data.TrainStream(None, real, batch_size=12, image_size=(112, 112), real_cache_mb=cache_mb))
+        batches = [next(it) for _ in range(3)]
+        return np.stack([b["real"] for b in batches]), np.stack([b["real_idx"] for b in batches]), len(calls)
+
+    cached, idx_cached, decodes_cached = three_passes(1024)
+    plain, idx_plain, decodes_plain = three_passes(0)
+    room_for_five = 5 * 112 * 112 * 3 / 2**20
+    partial, _, decodes_partial = three_passes(room_for_five)
+    assert (decodes_cached, decodes_plain, decodes_partial) == (12, 36, 12 + 2 * 7)
+    assert np.array_equal(cached, plain) and np.array_equal(idx_cached, idx_plain) and np.array_equal(partial, plain)
+    # A fresh order every pass, and the batches differ (flips, order) while the set stays the same.
+    assert not np.array_equal(idx_cached[0], idx_cached[1])
+    assert sorted(idx_cached[0].tolist()) == sorted(idx_cached[1].tolist())
+    with pytest.raises(SynthError, match="real-image cache"):
+        data.TrainStream(None, real, batch_size=12, image_size=(112, 112), real_cache_mb=-1)
+
+
 from generator.registry import Backend, RenderResult
 
 _TEMPLATE = np.array([[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]], np.float32)

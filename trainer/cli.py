@@ -43,6 +43,8 @@ def _csv_floats(value: str | None) -> list[float] | None:
 @click.option("--weight-decay", type=float)
 @click.option("--workers", type=int, help="Loader worker processes.")
 @click.option("--shuffle-buffer", type=int, help="Sample shuffle buffer size per worker.")
+@click.option("--real-cache-mb", type=float,
+              help="Decoded real images (--real DIR) kept in memory per loader worker, in MB [default: 1024; 0: off].")
 @click.option("--resampled", is_flag=True, default=None, help="Draw shards with replacement (multi-node, many shards).")
 @click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on GPU (default on).")

@@ -46,6 +46,7 @@ class TrainConfig:
     clip_grad: float = 5.0
     workers: int = 2
     shuffle_buffer: int = 2000
+    real_cache_mb: float = 1024.0  # decoded real images kept per loader worker (domain mixup)
     resampled: bool = False
     flip: bool = True
     crop: float = 1.0
@@ -66,6 +67,8 @@ class TrainConfig:
             raise SynthError(f"unknown training mode {self.mode!r}: use one of {', '.join(MODES)}")
         if self.schedule not in SCHEDULES:
             raise SynthError(f"unknown lr schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
+        if float(self.real_cache_mb) < 0:
+            raise SynthError(f"real-cache-mb {self.real_cache_mb} is negative: give a size in MB, or 0 to turn the cache off")
         for name in ("batch_size", "epochs"):
             if int(getattr(self, name)) < 1:
                 raise SynthError(f"{name.replace('_', '-')} must be at least 1")

@@ -25,7 +25,7 @@ def decode(data: bytes) -> np.ndarray:
         except ValueError:
             pass  # unusual JPEG flavours (e.g. CMYK): let PIL try
     with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
+        return np.array(im.convert("RGB"))  # writable, like simplejpeg's (the loader hands it to torch)
 
 
 def parse_crop(value) -> float:
@@ -58,7 +58,7 @@ def fit(image: np.ndarray, size: tuple[int, int], crop: float = 1.0) -> np.ndarr
     top, left = (h - ch) / 2.0, (w - cw) / 2.0
     with Image.fromarray(image) as im:
         out = im.resize((tw, th), Image.BILINEAR, box=(left, top, left + cw, top + ch), reducing_gap=None)
-        return np.asarray(out)
+        return np.array(out)  # writable (see decode)
 
 
 def to_tensor_batch(images, device=None):
