@@ -68,7 +68,9 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise SynthError(f"unknown lr schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         if float(self.real_cache_mb) < 0:
-            raise SynthError(f"real-cache-mb {self.real_cache_mb} is negative: give a size in MB, or 0 to turn the cache off")
+            raise SynthError(
+                f"real-cache-mb {self.real_cache_mb} is negative: give a size in MB, or 0 to turn the cache off"
+            )
         for name in ("batch_size", "epochs"):
             if int(getattr(self, name)) < 1:
                 raise SynthError(f"{name.replace('_', '-')} must be at least 1")
