@@ -38,6 +38,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from synthface.errors import SynthError
+from synthface.options import reject_unknown
 
 from . import layout
 
@@ -143,10 +144,7 @@ class SamplingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SamplingConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SynthError(f"unknown sampling option {unknown[0]!r}: known options are {', '.join(sorted(known))}")
+        reject_unknown(data, {f.name for f in fields(cls)}, "sampling option")
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import yaml
 from generator import registry
 from generator.sampler import SamplingConfig
 from synthface.errors import SynthError
+from synthface.options import reject_unknown
 
 from . import schema
 
@@ -115,9 +116,7 @@ class BuildConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BuildConfig":
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - set(DOC_KEYS))
-        if unknown:
-            raise SynthError(f"unknown recipe key {unknown[0]!r}: known keys are {', '.join(sorted(known))}")
+        reject_unknown(set(data) - set(DOC_KEYS), known, "recipe key", "keys")
         missing = [k for k in ("ids", "per_id") if data.get(k) is None]
         if missing:
             flag = missing[0].replace("_", "-")

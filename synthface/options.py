@@ -9,6 +9,13 @@ import yaml
 from synthface.errors import SynthError
 
 
+def reject_unknown(given, known, what: str, kinds: str = "options") -> None:
+    """One-line error naming the first (sorted) key of ``given`` that is not in ``known``."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise SynthError(f"unknown {what} {unknown[0]!r}: known {kinds} are {', '.join(sorted(known))}")
+
+
 def key_values(items: tuple[str, ...], flag: str) -> dict[str, Any]:
     """``KEY=VALUE`` flags (repeatable) into a dict; values are parsed as YAML (numbers, lists, mappings)."""
     out: dict[str, Any] = {}

@@ -17,6 +17,7 @@ import yaml
 
 from generator.registry import normalise_size
 from synthface.errors import SynthError
+from synthface.options import reject_unknown
 
 MODES = ("dm", "syn", "real")
 SCHEDULES = ("step", "cosine")
@@ -85,10 +86,7 @@ class TrainConfig:
         if name:
             values.update(read_config(name))
         values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise SynthError(f"unknown training option {unknown[0]!r}: known options are {', '.join(sorted(known))}")
+        reject_unknown(values, {f.name for f in fields(cls)}, "training option")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
