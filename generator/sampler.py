@@ -32,7 +32,7 @@ Defaults, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
