@@ -71,10 +71,11 @@ def bench_mix(batch: int, size: int, reps: int = 20) -> float:
 
 def bench_step(network: str, batch: int, steps: int, size: int, classes: int = 1000) -> float:
     torch.manual_seed(0)
-    model = backbones.build(network, (size, size))
+    # As the trainer runs it: channels-last weights and NHWC input.
+    model = backbones.build(network, (size, size)).to(memory_format=torch.channels_last)
     head = MarginSoftmax(512, classes)
     opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1, momentum=0.9)
-    x = torch.randn(batch, 3, size, size)
+    x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
     idx = torch.randint(0, classes, (batch, 3))
     w = torch.tensor([[0.5, 0.2, 0.3]]).repeat(batch, 1)
 

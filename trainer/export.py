@@ -2,7 +2,7 @@
 
 ``backbone.pth`` is a plain state dict, with ``backbone.json`` beside it saying which network,
 input size and embedding size it belongs to; ``backbone.ts`` is TorchScript (``torch.jit.load``
-needs nothing else); ``backbone.onnx`` is written when the optional ``onnx`` package is installed.
+needs nothing else); ``backbone.onnx`` is written when the optional ``onnx`` package is installed (``pip install -e '.[export]'``).
 All take float NCHW RGB in [-1, 1] ((x - 127.5) / 127.5) and return un-normalised embeddings.
 """
 
@@ -26,7 +26,8 @@ META_NAME = "backbone.json"
 
 def export(backbone: torch.nn.Module, out_dir: str, meta: dict[str, Any]) -> dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
-    model = copy.deepcopy(backbone).cpu().float().eval()
+    # Plain NCHW weights: training keeps them channels-last, which other tools need not know about.
+    model = copy.deepcopy(backbone).cpu().float().to(memory_format=torch.contiguous_format).eval()
     h, w = meta["image_size"]
     written = {}
     path = os.path.join(out_dir, "backbone.pth")
