@@ -120,7 +120,9 @@ def test_cli_bad_inputs_are_one_line_errors(small, tmp_path):
          "has no images"),
         (["train", "--data", syn, "--no-dm", "--real-only"], "exclude each other"),
         (["eval", str(tmp_path / "missing.ts"), "--pairs", str(tmp_path)], "does not exist"),
+        (["eval", str(tmp_path / "model.onnx"), "--pairs", str(tmp_path)], "is an ONNX export"),
     ]
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
     for args, message in cases:
         res = runner.invoke(main, args)
         assert res.exit_code == 2, (args, res.output)

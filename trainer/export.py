@@ -63,6 +63,9 @@ def load_backbone(path: str, network: str | None = None, image_size=None, device
                 if os.path.isfile(os.path.join(path, name)):
                     return load_backbone(os.path.join(path, name), network, image_size, device)
         raise SynthError(f"model {path} does not exist: give a checkpoint.pt, backbone.pth or backbone.ts")
+    if path.endswith(".onnx"):
+        raise SynthError(f"{path} is an ONNX export, for other runtimes: give the backbone.ts, backbone.pth or "
+                         "checkpoint.pt beside it")
     if path.endswith(".ts"):
         model = torch.jit.load(path, map_location=device)
         meta = _sidecar(path)
