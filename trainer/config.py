@@ -23,6 +23,14 @@ MODES = ("dm", "syn", "real")
 SCHEDULES = ("step", "cosine")
 
 
+def check_real_cache_mb(mb: float) -> float:
+    """The decoded real-image cache size (``--real-cache-mb``), checked where options come in and where
+    the loader is built directly."""
+    if float(mb) < 0:
+        raise SynthError(f"real-image cache of {mb} MB (--real-cache-mb): give a size of 0 (off) or more")
+    return float(mb)
+
+
 @dataclass
 class TrainConfig:
     data: str | None = None  # synthetic shards: pattern, dataset dir, or URL
@@ -68,10 +76,7 @@ class TrainConfig:
             raise SynthError(f"unknown training mode {self.mode!r}: use one of {', '.join(MODES)}")
         if self.schedule not in SCHEDULES:
             raise SynthError(f"unknown lr schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
-        if float(self.real_cache_mb) < 0:
-            raise SynthError(
-                f"real-cache-mb {self.real_cache_mb} is negative: give a size in MB, or 0 to turn the cache off"
-            )
+        check_real_cache_mb(self.real_cache_mb)
         for name in ("batch_size", "epochs"):
             if int(getattr(self, name)) < 1:
                 raise SynthError(f"{name.replace('_', '-')} must be at least 1")

@@ -45,6 +45,7 @@ from pipeline import schema
 from synthface.errors import SynthError
 
 from . import imaging, tario
+from .config import check_real_cache_mb
 
 SYN_TARGETS = 2  # identity mixup: (i, phi), (j, 1 - phi)
 
@@ -264,9 +265,7 @@ class TrainStream(torch.utils.data.IterableDataset):
         self.batch_size, self.image_size = int(batch_size), tuple(image_size)
         self.seed, self.shuffle_buffer, self.resampled = int(seed), int(shuffle_buffer), bool(resampled)
         self.flip, self.crop, self.real_offset, self.start_pass = flip, crop, int(real_offset), int(start_pass)
-        if real_cache_mb < 0:
-            raise SynthError(f"real-image cache of {real_cache_mb} MB: give a size of 0 (off) or more")
-        self.real_cache_bytes = int(real_cache_mb * 2**20)
+        self.real_cache_bytes = int(check_real_cache_mb(real_cache_mb) * 2**20)
 
     # -- shards -------------------------------------------------------------------------------
     def _shard_urls(self, urls: list[str], reader: int, readers: int, tag: int):

@@ -2,8 +2,9 @@
 
 ``backbone.pth`` is a plain state dict, with ``backbone.json`` beside it saying which network,
 input size and embedding size it belongs to; ``backbone.ts`` is TorchScript (``torch.jit.load``
-needs nothing else); ``backbone.onnx`` is written when the optional ``onnx`` package is installed (``pip install -e '.[export]'``).
-All take float NCHW RGB in [-1, 1] ((x - 127.5) / 127.5) and return un-normalised embeddings.
+needs nothing else); ``backbone.onnx`` is written when the optional ``onnx`` package is installed
+(``pip install -e '.[export]'``). All take float NCHW RGB in [-1, 1] ((x - 127.5) / 127.5) and
+return un-normalised embeddings.
 """
 
 from __future__ import annotations
