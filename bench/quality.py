@@ -6,7 +6,8 @@
 Three measurements, with detectors and recognisers that never saw our images:
 
 (a) detection: dlib's HOG frontal face detector (trained on real photos) on each 112x112 image
-    upscaled to 224 (it misses faces under ~80 px); the share of images with a face, by |yaw|;
+    upscaled to 224 (it misses faces under ~80 px); the share of images with a face, by |yaw|, and
+    for near-frontal images by quarter of skin tone (lightest to darkest);
 (b) identity: dlib's ResNet face-recognition model (99.38% on LFW) embeds every image (aligned by
     dlib's own 5-point landmark predictor); same-identity pairs should be much closer than
     different-identity pairs. Reports mean distances, ROC AUC and the balanced verification
@@ -76,7 +77,9 @@ def main() -> None:
     sampler = Sampler(cfg, args.ids, seed=args.seed)
     t0 = time.time()
     batch = sampler.batch([(c, k) for c in range(args.ids) for k in range(args.per_id)])
-    images = backend.render(batch.coeffs).images
+    rendered = backend.render(batch.coeffs)
+    images = rendered.images
+    tone = np.array([m["skin_tone"] for m in rendered.meta])
     yaw = np.degrees(np.abs(batch.coeffs[:, layout.SLICES["pose"]][:, 1]))
     print(f"rendered {len(images)} images ({args.ids} ids x {args.per_id}) in {time.time() - t0:.1f} s")
 
@@ -95,6 +98,12 @@ def main() -> None:
         sel = (yaw >= lo) & (yaw < hi)
         if sel.any():
             print(f"    |yaw| {lo:>2}-{hi:<2} deg: {found[sel].mean() * 100:5.1f}% of {sel.sum()}")
+    # By skin tone (0 lightest .. 1 darkest), near-frontal only, so that pose does not confound it.
+    frontal = yaw < 15
+    edges = np.quantile(tone[frontal], [0.0, 0.25, 0.5, 0.75, 1.0])
+    for q, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        sel = frontal & (tone >= lo) & ((tone < hi) if q < 3 else (tone <= hi))
+        print(f"    skin tone quarter {q + 1} ({lo:.2f}-{hi:.2f}), |yaw| < 15: {found[sel].mean() * 100:5.1f}% of {sel.sum()}")
     d = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
     cls = batch.cls
     iu = np.triu_indices(len(cls), 1)
@@ -110,29 +119,30 @@ def main() -> None:
     print(f"    ROC AUC {auc(-pos, -neg):.4f}; balanced accuracy {balanced[best] * 100:.1f}% at threshold "
           f"{thresholds[best]:.3f}; at dlib's 0.6: {0.5 * ((pos < 0.6).mean() + (neg >= 0.6).mean()) * 100:.1f}%")
     # (c) morphs
-    steps = 11
-    mono_i = mono_j = 0
-    jumps = []
-    rows = []
-    for p in range(args.morphs):
-        i, j = 2 * p % args.ids, (2 * p + 1) % args.ids
-        recs, phis = morph_records(sampler, steps, i, j)
-        imgs = backend.render(recs).images
-        rows.append(np.concatenate(list(imgs), axis=1))
-        e = np.stack([embed(im)[1] for im in imgs])
-        di, dj = np.linalg.norm(e - e[0], axis=1), np.linalg.norm(e - e[-1], axis=1)
-        mono_i += np.all(np.diff(di) > -0.02)
-        mono_j += np.all(np.diff(dj) < 0.02)
-        steps_px = np.abs(np.diff(imgs.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
-        jumps.append(steps_px.max() / max(steps_px.mean(), 1e-6))
-    Image.fromarray(np.concatenate(rows[:6], axis=0)).save(out / "morphs.png")
-    print("(c) identity morphs phi 1 -> 0 (11 steps)")
-    print(f"    distance to i non-decreasing in {mono_i}/{args.morphs}, to j non-increasing in {mono_j}/{args.morphs}"
-          f" (tolerance 0.02)")
-    print(f"    largest step / mean step in pixels: mean {np.mean(jumps):.2f}, max {np.max(jumps):.2f} (1 = even)")
+    if args.morphs > 0:
+        steps = 11
+        mono_i = mono_j = 0
+        jumps = []
+        rows = []
+        for p in range(args.morphs):
+            i, j = 2 * p % args.ids, (2 * p + 1) % args.ids
+            recs, phis = morph_records(sampler, steps, i, j)
+            imgs = backend.render(recs).images
+            rows.append(np.concatenate(list(imgs), axis=1))
+            e = np.stack([embed(im)[1] for im in imgs])
+            di, dj = np.linalg.norm(e - e[0], axis=1), np.linalg.norm(e - e[-1], axis=1)
+            mono_i += np.all(np.diff(di) > -0.02)
+            mono_j += np.all(np.diff(dj) < 0.02)
+            steps_px = np.abs(np.diff(imgs.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+            jumps.append(steps_px.max() / max(steps_px.mean(), 1e-6))
+        Image.fromarray(np.concatenate(rows[:6], axis=0)).save(out / "morphs.png")
+        print("(c) identity morphs phi 1 -> 0 (11 steps)")
+        print(f"    distance to i non-decreasing in {mono_i}/{args.morphs}, to j non-increasing in {mono_j}/{args.morphs}"
+              f" (tolerance 0.02)")
+        print(f"    largest step / mean step in pixels: mean {np.mean(jumps):.2f}, max {np.max(jumps):.2f} (1 = even)")
     sheet = contact_sheet(SamplingConfig(), ids=6, per_id=8, seed=args.seed)
     sheet.save(out / "preview.png")
-    print(f"wrote {out / 'morphs.png'} and {out / 'preview.png'}")
+    print(f"wrote {out / 'preview.png'}" + (f" and {out / 'morphs.png'}" if args.morphs > 0 else ""))
 
 
 if __name__ == "__main__":

@@ -202,16 +202,46 @@ def _bg_at(grid, xi, yi):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _to8(r, g, b, wb, noise):
-    """Colour to 8 bits with white balance and sensor noise (rounded, clipped).
+def _to8(r, g, b, kr, kg, kb, noise):
+    """Colour to 8 bits with per-channel gains (exposure and white balance) and sensor noise
+    (rounded, clipped).
 
     Scalars in and out: an array argument to an inlined function costs two atomic reference-count
     updates per call (numba inlines at the level of its IR), which per pixel is more than the work.
     """
-    r = (r * (1.0 + wb) + noise) * 255.0 + 0.5
-    g = (g + noise) * 255.0 + 0.5
-    b = (b * (1.0 - wb) + noise) * 255.0 + 0.5
+    r = (r * kr + noise) * 255.0 + 0.5
+    g = (g * kg + noise) * 255.0 + 0.5
+    b = (b * kb + noise) * 255.0 + 0.5
     return np.uint8(min(max(r, 0.0), 255.0)), np.uint8(min(max(g, 0.0), 255.0)), np.uint8(min(max(b, 0.0), 255.0))
+
+
+# Auto-exposure: a camera meters the scene and sets its gain so that a face lands near mid-grey,
+# which is why a dark-skinned face in dim light still shows its features in a photograph. The gain
+# makes up only part of the distance to the target (EXPOSURE_STRENGTH < 1), so lighting keeps its
+# variety, and stays within a camera-like range. Measured with bench/quality.py's detector on 3,000
+# images: the darkest quarter of skin tones went from 83% to 87% found at |yaw| < 15 degrees.
+EXPOSURE_TARGET = 0.45
+EXPOSURE_STRENGTH = 0.7
+EXPOSURE_MIN, EXPOSURE_MAX = 0.8, 2.2
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def exposure(LIT, used):
+    """Gain that brings the visible face's mean luminance towards EXPOSURE_TARGET.
+
+    The brightness is estimated from the lit albedo (albedo x irradiance) at the visible front-facing
+    vertices, before any pixel is shaded, so the gain costs one pass over ~2,000 vertices.
+    """
+    s = 0.0
+    n = 0
+    for i in range(LIT.shape[0]):
+        if used[i] and LIT[i, 11] > 0.5:
+            s += 0.299 * LIT[i, 0] * LIT[i, 3] + 0.587 * LIT[i, 1] * LIT[i, 4] + 0.114 * LIT[i, 2] * LIT[i, 5]
+            n += 1
+    if n == 0:
+        return 1.0
+    mean = s / n
+    return min(max((EXPOSURE_TARGET / max(mean, 1e-3)) ** EXPOSURE_STRENGTH, EXPOSURE_MIN), EXPOSURE_MAX)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -341,6 +371,8 @@ def render_one(
     att = np.empty(N_ATTR)
     aa = 0.75 * D / scale  # one pixel in face-plane centimetres
     wb = bp[37]
+    k = exposure(LIT, used)
+    kr, kg, kb = k * (1.0 + wb), k, k * (1.0 - wb)
     sigma = bp[38]
     seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
     oy, ox = int(hash_uniform(seed, 0) * 256.0), int(hash_uniform(seed, 1) * 256.0)
@@ -393,7 +425,7 @@ def render_one(
             cv = cov[yi, xi]
             if cv == 0 or cv == 16:
                 img[yi, xi, 0], img[yi, xi, 1], img[yi, xi, 2] = _to8(
-                    r, g, b, wb, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma
+                    r, g, b, kr, kg, kb, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma
                 )
     # Silhouette pixels, now that every neighbour's colour is known.
     fg = np.empty(3)
@@ -424,7 +456,7 @@ def render_one(
                 bgc[0], bgc[1], bgc[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
             a = cv / 16.0
             img[yi, xi, 0], img[yi, xi, 1], img[yi, xi, 2] = _to8(
-                bgc[0] + (fg[0] - bgc[0]) * a, bgc[1] + (fg[1] - bgc[1]) * a, bgc[2] + (fg[2] - bgc[2]) * a, wb,
+                bgc[0] + (fg[0] - bgc[0]) * a, bgc[1] + (fg[1] - bgc[1]) * a, bgc[2] + (fg[2] - bgc[2]) * a, kr, kg, kb,
                 tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma,
             )
     return tone
