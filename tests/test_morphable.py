@@ -72,6 +72,19 @@ def test_far_eye_hidden_at_60_degrees_yaw(backend):
     assert front["visible"] == [True] * 5
 
 
+def test_auto_exposure_lifts_dark_faces_without_equalising_them(backend):
+    """Skin tone from lightest to darkest: the albedo's luminance falls about fourfold, the rendered
+    face's much less (a camera's gain), but the darker face still renders darker."""
+    recs = layout.empty(2)
+    recs[0, layout.SLICES["albedo"].start] = -2.5  # the first appearance coefficient is skin tone
+    recs[1, layout.SLICES["albedo"].start] = 2.5
+    out = backend.render(recs)
+    assert out.meta[0]["skin_tone"] < 0.05 and out.meta[1]["skin_tone"] > 0.95
+    cheeks = out.images[:, 60:80, 30:82].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    light, dark = cheeks.mean(axis=(1, 2))
+    assert 0.45 < dark / light < 0.85, (light, dark)
+
+
 def test_background_follows_noise_only(backend):
     recs = layout.empty(2)
     recs[1, layout.SLICES["noise"]] = np.linspace(-2, 2, 32)
