@@ -104,7 +104,10 @@ def main() -> None:
     for q, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         sel = frontal & (tone >= lo) & ((tone < hi) if q < 3 else (tone <= hi))
         print(f"    skin tone quarter {q + 1} ({lo:.2f}-{hi:.2f}), |yaw| < 15: {found[sel].mean() * 100:5.1f}% of {sel.sum()}")
-    d = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
+    # Pairwise distances from the Gram matrix: the [n, n, 128] difference array would need
+    # gigabytes at a few thousand images.
+    sq = (emb * emb).sum(axis=1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2.0 * emb @ emb.T, 0.0))
     cls = batch.cls
     iu = np.triu_indices(len(cls), 1)
     same = (cls[:, None] == cls[None])[iu]
