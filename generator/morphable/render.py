@@ -226,16 +226,17 @@ EXPOSURE_MIN, EXPOSURE_MAX = 0.8, 2.2
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def exposure(LIT, used):
+def exposure(LIT, used, front):
     """Gain that brings the visible face's mean luminance towards EXPOSURE_TARGET.
 
-    The brightness is estimated from the lit albedo (albedo x irradiance) at the visible front-facing
-    vertices, before any pixel is shaded, so the gain costs one pass over ~2,000 vertices.
+    The brightness is estimated from the lit albedo (albedo x irradiance, LIT[:, 0:3] x LIT[:, 3:6])
+    at the visible vertices of the face's front, before any pixel is shaded, so the gain costs one
+    pass over the vertices.
     """
     s = 0.0
     n = 0
     for i in range(LIT.shape[0]):
-        if used[i] and LIT[i, 11] > 0.5:
+        if used[i] and front[i] > 0.5:
             s += 0.299 * LIT[i, 0] * LIT[i, 3] + 0.587 * LIT[i, 1] * LIT[i, 4] + 0.114 * LIT[i, 2] * LIT[i, 5]
             n += 1
     if n == 0:
@@ -371,7 +372,7 @@ def render_one(
     att = np.empty(N_ATTR)
     aa = 0.75 * D / scale  # one pixel in face-plane centimetres
     wb = bp[37]
-    k = exposure(LIT, used)
+    k = exposure(LIT, used, front)
     kr, kg, kb = k * (1.0 + wb), k, k * (1.0 - wb)
     sigma = bp[38]
     seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
