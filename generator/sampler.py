@@ -23,8 +23,9 @@ Defaults, and why:
   near-frontal with a long tail to ~45 deg yaw; a recogniser also needs to see some profile-ish
   views, but >60 deg hides half the identity cues of a 112x112 aligned crop.
 * expression strength 1.0: the standardised expression space as the model defines it.
-* lighting variety 1.0: a dominant light from the front hemisphere with a random direction and
-  colour temperature, over a soft ambient term.
+* lighting variety 1.0: the lighting of real photographs, as the paper's generator renders it
+  (``LIGHT_MEAN``: mostly from above and in front, fitted to DiscoFaceGAN's lighting decoder), with a
+  random colour temperature; the variety scales it (0 gives a flat white ambient).
 * identity mixup on, with the paper's best schedule: phi uniform over linspace(0.6, 1.0, 11)
   (90.95 vs 88.75 without mixup on 5K_50 in the paper).
 """
@@ -211,6 +212,27 @@ def generator_for(*key: int) -> np.random.Generator:
     return _KeyedGenerator().at(*key)
 
 
+# Lighting of real photographs: the mean and the Cholesky factor of the covariance of the nine SH
+# coefficients (Deep3DFaceRecon's basis, averaged over the colour channels, before the renderer's
+# +0.8 DC) that DiscoFaceGAN's lighting decoder gives for z ~ N(0, I). That decoder is a VAE trained
+# on coefficients fitted to FFHQ photographs, so this is the light the paper's generator renders:
+# from above in 96% of draws (coefficient 1 < 0; median elevation 39 deg), mostly frontal, with a
+# directional strength of 0.10-0.36 (5th-95th percentile). ``bench/lighting_prior.py`` recomputes the
+# table from the decoder's checkpoint (200,000 draws; the decoded values are close to Gaussian).
+LIGHT_MEAN = (0.02, -0.134, 0.12, 0.006, 0.006, 0.009, 0.015, 0.003, 0.039)
+LIGHT_CHOL = (  # lower triangular, row k has k + 1 entries
+    (0.15,),
+    (-0.009, 0.078),
+    (-0.033, -0.005, 0.083),
+    (-0.004, 0.004, 0.0, 0.104),
+    (0.001, 0.0, 0.003, -0.009, 0.038),
+    (0.005, 0.0, -0.001, -0.001, 0.001, 0.048),
+    (0.002, 0.009, -0.038, 0.0, -0.001, 0.025, 0.066),
+    (0.001, 0.003, 0.003, -0.004, -0.014, -0.003, 0.003, 0.059),
+    (0.016, -0.003, -0.004, 0.0, 0.0, -0.021, -0.035, 0.001, 0.048),
+)
+
+
 class GaussianPrior:
     """The default prior over coefficients, in the standardised units of the layout.
 
@@ -255,27 +277,20 @@ class GaussianPrior:
         return np.array([math.radians(d) for d in deg], dtype=np.float32)
 
     def lighting(self, rng: np.random.Generator) -> np.ndarray:
+        """Light as in real photographs (``LIGHT_MEAN``, ``LIGHT_CHOL``), tinted by a colour temperature."""
         # Scalar arithmetic on a list: this runs once per image, where numpy's per-call overhead dominates.
         v = self.cfg.lighting_variety
-        z = rng.standard_normal(16).tolist()
-        u = float(rng.random())
-        # Ambient level and a colour temperature (warm/cool) tint with a little per-channel jitter.
-        warm = 0.04 * v * z[1]
-        tint = (warm + 0.015 * v * z[2], 0.015 * v * z[3], -warm + 0.015 * v * z[4])
-        # A dominant light from the front hemisphere: direction (x, y, d), d > 0 towards the camera.
-        x, y, d = z[5], z[6], abs(z[7]) + 0.6
-        strength = (0.15 + 0.4 * u) * v / math.sqrt(x * x + y * y + d * d)
-        # Band 1 is ordered (y, z, x) with Deep3DFaceRecon's signs: coefficients 1 and 3 multiply -y and -x.
-        band1 = (-y * strength, d * strength, -x * strength)
-        # Second-order terms shape the light the same way in every channel (a light has one colour);
-        # independent per-channel terms painted green and magenta patches across faces.
-        band2 = [0.04 * v * t for t in z[8:13]]
+        z = rng.standard_normal(13).tolist()
+        sh = [v * (m + sum(c * x for c, x in zip(row, z))) for m, row in zip(LIGHT_MEAN, LIGHT_CHOL)]
+        # Colour temperature (warm/cool) with a little per-channel jitter: a gain on the directional
+        # terms and an offset on the ambient one.
+        warm = 0.04 * v * z[9]
+        tint = (warm + 0.015 * v * z[10], 0.015 * v * z[11], -warm + 0.015 * v * z[12])
         out: list[float] = []
         for ch in range(layout.SH_CHANNELS):
             gain = 1.0 + tint[ch]
-            out.append(0.12 * v * z[0] + tint[ch])
-            out.extend(b * gain for b in band1)
-            out.extend(b * gain for b in band2)
+            out.append(sh[0] + tint[ch])
+            out.extend(b * gain for b in sh[1:])
         return np.array(out, dtype=np.float32)
 
     def noise(self, rng: np.random.Generator) -> np.ndarray:

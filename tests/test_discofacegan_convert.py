@@ -51,6 +51,22 @@ def test_reads_the_released_decoder_checkpoints():
 
 
 @needs_real_vae
+def test_default_lighting_prior_is_the_released_lighting_decoders():
+    """The morphable generator's lighting table reproduces what DiscoFaceGAN's FFHQ-trained decoder emits."""
+    from generator.sampler import LIGHT_CHOL, LIGHT_MEAN
+
+    decoder = decoders.CoeffDecoder.from_tensors(convert.read_decoder(REAL_VAE, "gamma"))
+    z = np.random.default_rng(0).standard_normal((50_000, decoder.z_size), dtype=np.float32)
+    sh = decoder(z).astype(np.float64).reshape(-1, 3, 9).mean(axis=1)
+    chol = np.zeros((9, 9))
+    for k, row in enumerate(LIGHT_CHOL):
+        chol[k, : k + 1] = row
+    np.testing.assert_allclose(sh.mean(axis=0), LIGHT_MEAN, atol=0.003)
+    np.testing.assert_allclose(np.cov(sh.T), chol @ chol.T, atol=0.001)
+    assert (sh[:, 1] < 0).mean() > 0.9  # light from above
+
+
+@needs_real_vae
 def test_identity_checkpoint_without_its_data_file_names_the_missing_file():
     ckpt = Checkpoint(REAL_VAE / "id" / convert.CHECKPOINT)
     assert ckpt.entries["id/stage1/decoder/x_hat/kernel"].shape == (512, 160)

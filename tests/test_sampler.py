@@ -76,3 +76,21 @@ def test_bad_configuration_raises_one_clear_error(make):
         make()
     message = str(err.value)
     assert message and "\n" not in message
+
+
+def test_default_light_comes_mostly_from_above_and_variety_scales_it():
+    from generator.sampler import LIGHT_MEAN, GaussianPrior
+
+    def draws(variety):
+        prior = GaussianPrior(SamplingConfig(lighting_variety=variety))
+        out = np.stack([prior.lighting(np.random.default_rng(i)) for i in range(4000)])
+        assert out.shape == (4000, layout.SIZES["lighting"]) and out.dtype == np.float32
+        return out.reshape(-1, 3, 9)
+
+    sh = draws(1.0)
+    # Coefficient 1 multiplies -n_y: negative means the light falls on upward-facing surfaces.
+    assert 0.9 < (sh[:, :, 1].mean(axis=1) < 0).mean() < 0.99
+    np.testing.assert_allclose(sh.mean(axis=(0, 1)), LIGHT_MEAN, atol=0.01)
+    assert 0.02 < np.abs(sh[:, 0, 0] - sh[:, 2, 0]).mean() < 0.2  # warm or cool: red and blue ambient differ
+    np.testing.assert_allclose(draws(2.0).mean(axis=(0, 1))[1:4], 2 * np.array(LIGHT_MEAN[1:4]), atol=0.02)
+    assert not draws(0.0).any()  # flat white ambient

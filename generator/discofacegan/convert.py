@@ -90,21 +90,23 @@ def read_generator(pickle_path: str | Path) -> tuple[GeneratorConfig, dict[str, 
 
 
 def read_decoders(vae_dir: str | Path) -> dict[str, dict[str, np.ndarray]]:
-    out = {}
-    for name in dec.DECODERS:
-        prefix = Path(vae_dir) / name / CHECKPOINT
-        ckpt = Checkpoint(prefix)
-        variables = {}
-        for local, shape in dec.variable_specs(name).items():
-            full = dec.checkpoint_name(name, local)
-            if full not in ckpt:
-                raise SynthError(f"{prefix}: variable {full} is missing; pass DiscoFaceGAN's vae/weights directory")
-            entry = ckpt.entries[full]
-            if tuple(entry.shape) != shape:
-                raise SynthError(f"{prefix}: variable {full} has shape {list(entry.shape)}, expected {list(shape)}")
-            variables[local] = ckpt.read(full)
-        out[name] = _checked(str(prefix), variables, dec.variable_specs(name), f"{name}/stage1/decoder/")
-    return out
+    return {name: read_decoder(vae_dir, name) for name in dec.DECODERS}
+
+
+def read_decoder(vae_dir: str | Path, name: str) -> dict[str, np.ndarray]:
+    """One decoder's variables (``name`` in ``decoders.DECODERS``) from DiscoFaceGAN's vae/weights."""
+    prefix = Path(vae_dir) / name / CHECKPOINT
+    ckpt = Checkpoint(prefix)
+    variables = {}
+    for local, shape in dec.variable_specs(name).items():
+        full = dec.checkpoint_name(name, local)
+        if full not in ckpt:
+            raise SynthError(f"{prefix}: variable {full} is missing; pass DiscoFaceGAN's vae/weights directory")
+        entry = ckpt.entries[full]
+        if tuple(entry.shape) != shape:
+            raise SynthError(f"{prefix}: variable {full} has shape {list(entry.shape)}, expected {list(shape)}")
+        variables[local] = ckpt.read(full)
+    return _checked(str(prefix), variables, dec.variable_specs(name), f"{name}/stage1/decoder/")
 
 
 def average_w_id(

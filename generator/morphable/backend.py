@@ -29,7 +29,7 @@ class MorphableBackend(Backend):
     """
 
     name = "morphable"
-    version = "4"
+    version = "5"
     options: dict[str, Any] = {}
 
     def __init__(self, image_size: Any = 112, device: str = "cpu", **options: Any):
