@@ -7,7 +7,7 @@ either backend:
     expression 64
     pose 3        pitch, yaw, roll in radians (metadata reports degrees)
     lighting 27   second-order spherical harmonics, channel-major: [R0..R8, G0..G8, B0..B8]
-    noise 32      nuisance variation (GAN noise inputs; background and camera jitter for `morphable`)
+    noise 32      nuisance variation (GAN noise inputs; background, camera jitter and gaze for `morphable`)
 
 Conventions every backend follows:
 

@@ -85,6 +85,34 @@ def test_auto_exposure_lifts_dark_faces_without_equalising_them(backend):
     assert 0.45 < dark / light < 0.85, (light, dark)
 
 
+def _iris_offsets(out):
+    """Per image, the horizontal offset (px) of each eye's dark pixels (iris, pupil) from the eye's
+    landmark, weighted by darkness inside a small window."""
+    offsets = []
+    for img, lms in zip(out.images, out.landmarks):
+        lum = img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
+        row = []
+        for x, y in lms[:2]:
+            x0, y0 = int(round(x)), int(round(y))
+            win = lum[y0 - 4 : y0 + 5, x0 - 12 : x0 + 13]
+            w = np.clip(win.mean() - win, 0.0, None)
+            row.append(float((w.sum(axis=0) * np.arange(-12, 13)).sum() / w.sum()))
+        offsets.append(row)
+    return np.array(offsets)
+
+
+def test_eyes_glance_with_their_noise_and_turn_towards_the_camera():
+    backend = MorphableBackend(image_size=224)
+    gaze_u = layout.SLICES["noise"].start + 1
+    recs = layout.empty(4)
+    recs[0, gaze_u], recs[1, gaze_u] = 3.0, -3.0  # glances to the image right, then left
+    recs[2, layout.SLICES["pose"]] = [0.0, np.radians(25.0), 0.0]  # head turned to the image right ...
+    recs[3, layout.SLICES["pose"]] = [0.0, np.radians(-25.0), 0.0]  # ... and left; gaze noise 0
+    dx = _iris_offsets(backend.render(recs))
+    assert (dx[0] - dx[1] > 3.0).all(), dx  # both eyes move together, by several pixels
+    assert (dx[3] - dx[2] > 2.0).all(), dx  # the eyes turn back towards the camera
+
+
 def test_background_follows_noise_only(backend):
     recs = layout.empty(2)
     recs[1, layout.SLICES["noise"]] = np.linspace(-2, 2, 32)

@@ -13,8 +13,8 @@ import math
 
 from numba import njit
 
-# Indices into the noise block.
-N_DISTANCE, N_WB, N_SENSOR, N_SEED = 0, 29, 30, 31
+# Indices into the noise block (the gaze pair is read by ``render._gaze``; 3-28 are the background's).
+N_DISTANCE, N_GAZE_U, N_GAZE_V, N_WB, N_SENSOR, N_SEED = 0, 1, 2, 29, 30, 31
 BG_PARAMS = 40
 
 

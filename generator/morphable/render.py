@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from .background import BG_PARAMS, N_DISTANCE, N_SEED, background, background_params, hash_uniform, phi
+from .background import BG_PARAMS, N_DISTANCE, N_GAZE_U, N_GAZE_V, N_SEED, background, background_params, hash_uniform, phi
 from .basis import (
     BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, SQUINT, UPPER_LIP_UP,
 )
@@ -141,6 +141,32 @@ def _eyes_open(rec, P, shape_eye):
         P[45 + side] = min(max(base - c, 0.0), 1.15)
 
 
+# Gaze: people in photographs mostly look at the camera, so the eyes turn against the head by
+# GAZE_FOLLOW of the way towards it, plus a per-image glance (standard deviations in radians, from
+# the noise block), within the eye's comfortable range. EYE_RADIUS (cm) turns the angle into the
+# iris's offset on the face plane.
+GAZE_FOLLOW = 0.8
+GAZE_SD_U, GAZE_SD_V = 0.12, 0.08
+GAZE_MAX = 0.45  # sin of ~27 deg
+EYE_RADIUS = 1.2
+
+
+@njit(cache=True, fastmath=True)
+def _gaze(rec, P):
+    """Iris offset (P[47], P[48], cm on the face plane) and foreshortening (P[49], P[50]).
+
+    The direction to the camera in head coordinates is the third row of the pose matrix (P[6:9]).
+    """
+    gu = GAZE_FOLLOW * P[6] + GAZE_SD_U * rec[NOISE0 + N_GAZE_U]
+    gv = GAZE_FOLLOW * P[7] + GAZE_SD_V * rec[NOISE0 + N_GAZE_V]
+    gu = min(max(gu, -GAZE_MAX), GAZE_MAX)
+    gv = min(max(gv, -GAZE_MAX), GAZE_MAX)
+    P[47] = EYE_RADIUS * gu
+    P[48] = EYE_RADIUS * gv
+    P[49] = 1.0 / math.sqrt(1.0 - gu * gu)
+    P[50] = 1.0 / math.sqrt(1.0 - gv * gv)
+
+
 @njit(cache=True, fastmath=True, inline="always")
 def _one_sided(z):
     """max(z, 0)^2 / (max(z, 0) + 0.3): zero for z <= 0, smooth at 0, ~z - 0.3 for large z."""
@@ -257,6 +283,7 @@ def render_one(
     tone = appearance(rec, P)
     _pose_and_camera(rec, P)
     _eyes_open(rec, P, rec[SHAPE0 + 16])
+    _gaze(rec, P)
     D = P[9]
     # Pose, then perspective projection to normalised image coordinates (y down).
     for i in range(nv):

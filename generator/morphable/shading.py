@@ -185,14 +185,19 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
             cg *= dk
             cb *= dk
             if ins > 0.0:
-                r = math.sqrt(du * du + dv * dv)
+                # Iris and pupil sit where the eye looks (P[47:51], see render._gaze): offset from the
+                # eye's centre, foreshortened along the turn. Mirrored u, so the offset's sign flips
+                # on the image-left eye.
+                gu = (du - P[47] if side else du + P[47]) * P[49]
+                gv = (dv - P[48]) * P[50]
+                r = math.sqrt(gu * gu + gv * gv)
                 # Sclera, pinker towards the corners; iris with a dark limbal ring; pupil.
                 pink = smoothstep(0.5, 1.0, abs(tt))
                 er, eg, eb = 0.72 - 0.05 * pink, 0.66 - 0.14 * pink - 0.05 * P[42], 0.62 - 0.14 * pink - 0.05 * P[42]
                 ir = smoothstep(0.6 + aa, 0.6 - aa, r)
                 if ir > 0.0:
                     ring = 0.55 + 0.45 * smoothstep(0.6, 0.42, r)
-                    fib = 0.9 + 0.2 * HAIR_STEP * DETAIL[1, (int(math.atan2(dv, du) * 40.0) & 255), (int(r * 60.0) & 255)]
+                    fib = 0.9 + 0.2 * HAIR_STEP * DETAIL[1, (int(math.atan2(gv, gu) * 40.0) & 255), (int(r * 60.0) & 255)]
                     pr = smoothstep(0.24 + aa, 0.24 - aa, r)
                     ir_r = P[20] * ring * fib * (1.0 - pr) + 0.02 * pr
                     ir_g = P[21] * ring * fib * (1.0 - pr) + 0.02 * pr
