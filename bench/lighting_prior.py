@@ -13,6 +13,7 @@ decoder's checkpoint is read; no TensorFlow needed.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from generator import layout
 from generator.discofacegan import decoders as dec
 from generator.discofacegan.convert import read_decoder
 from generator.sampler import LIGHT_CHOL, LIGHT_MEAN, GaussianPrior, SamplingConfig
+from synthface.errors import SynthError
 
 
 def summary(sh: np.ndarray) -> str:
@@ -38,7 +40,10 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    decoder = dec.CoeffDecoder.from_tensors(read_decoder(args.vae_dir, "gamma"))
+    try:
+        decoder = dec.CoeffDecoder.from_tensors(read_decoder(args.vae_dir, "gamma"))
+    except SynthError as e:
+        sys.exit(f"error: {e}")
     rng = np.random.default_rng(args.seed)
     gamma = decoder(rng.standard_normal((args.draws, decoder.z_size), dtype=np.float32)).astype(np.float64)
     sh = gamma.reshape(-1, layout.SH_CHANNELS, layout.SH_BANDS).mean(axis=1)
