@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from operator import mul
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -281,7 +282,7 @@ class GaussianPrior:
         # Scalar arithmetic on a list: this runs once per image, where numpy's per-call overhead dominates.
         v = self.cfg.lighting_variety
         z = rng.standard_normal(13).tolist()
-        sh = [v * (m + sum(c * x for c, x in zip(row, z))) for m, row in zip(LIGHT_MEAN, LIGHT_CHOL)]
+        sh = [v * (m + sum(map(mul, row, z))) for m, row in zip(LIGHT_MEAN, LIGHT_CHOL)]
         # Colour temperature (warm/cool) with a little per-channel jitter: a gain on the directional
         # terms and an offset on the ambient one.
         warm = 0.04 * v * z[9]
@@ -290,7 +291,7 @@ class GaussianPrior:
         for ch in range(layout.SH_CHANNELS):
             gain = 1.0 + tint[ch]
             out.append(sh[0] + tint[ch])
-            out.extend(b * gain for b in sh[1:])
+            out.extend([b * gain for b in sh[1:]])
         return np.array(out, dtype=np.float32)
 
     def noise(self, rng: np.random.Generator) -> np.ndarray:
