@@ -24,6 +24,11 @@ from generator.sampler import LIGHT_CHOL, LIGHT_MEAN, GaussianPrior, SamplingCon
 from synthface.errors import SynthError
 
 
+def _numbers(values: np.ndarray) -> str:
+    """Rounded to 3 decimals as the table in the sampler writes them."""
+    return ", ".join(f"{v:.3g}" if abs(v) >= 1e-3 else "0.0" for v in np.round(values, 3))
+
+
 def summary(sh: np.ndarray) -> str:
     """sh: [n, 9] channel-averaged coefficients. Band 1 is (-y, z, -x) times the light's strength."""
     d = np.stack([-sh[:, 3], -sh[:, 1], sh[:, 2]], axis=1)
@@ -48,10 +53,10 @@ def main() -> None:
     gamma = decoder(rng.standard_normal((args.draws, decoder.z_size), dtype=np.float32)).astype(np.float64)
     sh = gamma.reshape(-1, layout.SH_CHANNELS, layout.SH_BANDS).mean(axis=1)
     mean, chol = sh.mean(axis=0), np.linalg.cholesky(np.cov(sh.T))
-    print("LIGHT_MEAN = (" + ", ".join(f"{v:.3g}" if abs(v) >= 1e-3 else "0.0" for v in np.round(mean, 3)) + ")")
+    print(f"LIGHT_MEAN = ({_numbers(mean)})")
     print("LIGHT_CHOL = (")
     for k in range(layout.SH_BANDS):
-        print("    (" + ", ".join(f"{v:.3g}" if abs(v) >= 1e-3 else "0.0" for v in np.round(chol[k, : k + 1], 3)) + ("," if k == 0 else "") + "),")
+        print(f"    ({_numbers(chol[k, : k + 1])}{',' if k == 0 else ''}),")
     print(")")
     table_mean, table_chol = np.array(LIGHT_MEAN), np.zeros((layout.SH_BANDS, layout.SH_BANDS))
     for k, row in enumerate(LIGHT_CHOL):

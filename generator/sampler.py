@@ -282,6 +282,8 @@ class GaussianPrior:
         # Scalar arithmetic on a list: this runs once per image, where numpy's per-call overhead dominates.
         v = self.cfg.lighting_variety
         z = rng.standard_normal(13).tolist()
+        # One set of nine coefficients for all channels (a light has one colour; independent
+        # per-channel terms painted green and magenta patches across faces).
         sh = [v * (m + sum(map(mul, row, z))) for m, row in zip(LIGHT_MEAN, LIGHT_CHOL)]
         # Colour temperature (warm/cool) with a little per-channel jitter: a gain on the directional
         # terms and an offset on the ambient one.

@@ -14,7 +14,9 @@ import numpy as np
 from numba import njit
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from .background import BG_PARAMS, N_DISTANCE, N_GAZE_U, N_GAZE_V, N_SEED, background, background_params, hash_uniform, phi
+from .background import (
+    BG_PARAMS, N_DISTANCE, N_GAZE_U, N_GAZE_V, N_SEED, background, background_params, hash_uniform, phi,
+)
 from .basis import (
     BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, SQUINT, UPPER_LIP_UP,
 )
