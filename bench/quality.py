@@ -7,7 +7,7 @@ Three measurements, with detectors and recognisers that never saw our images:
 
 (a) detection: dlib's HOG frontal face detector (trained on real photos) on each 112x112 image
     upscaled to 224 (it misses faces under ~80 px); the share of images with a face, by |yaw|, and
-    for near-frontal images by quarter of skin tone (lightest to darkest);
+    for near-frontal images by quarter of skin tone (lightest to darkest) and of pitch;
 (b) identity: dlib's ResNet face-recognition model (99.38% on LFW) embeds every image (aligned by
     dlib's own 5-point landmark predictor); same-identity pairs should be much closer than
     different-identity pairs. Reports mean distances, ROC AUC and the balanced verification
@@ -81,6 +81,7 @@ def main() -> None:
     images = rendered.images
     tone = np.array([m["skin_tone"] for m in rendered.meta])
     yaw = np.degrees(np.abs(batch.coeffs[:, layout.SLICES["pose"]][:, 1]))
+    pitch = np.degrees(batch.coeffs[:, layout.SLICES["pose"]][:, 0])
     print(f"rendered {len(images)} images ({args.ids} ids x {args.per_id}) in {time.time() - t0:.1f} s")
 
     def embed(img: np.ndarray):
@@ -98,12 +99,14 @@ def main() -> None:
         sel = (yaw >= lo) & (yaw < hi)
         if sel.any():
             print(f"    |yaw| {lo:>2}-{hi:<2} deg: {found[sel].mean() * 100:5.1f}% of {sel.sum()}")
-    # By skin tone (0 lightest .. 1 darkest), near-frontal only, so that pose does not confound it.
+    # By skin tone (0 lightest .. 1 darkest) and by pitch, near-frontal only, so that yaw does not
+    # confound them.
     frontal = yaw < 15
-    edges = np.quantile(tone[frontal], [0.0, 0.25, 0.5, 0.75, 1.0])
-    for q, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-        sel = frontal & (tone >= lo) & ((tone < hi) if q < 3 else (tone <= hi))
-        print(f"    skin tone quarter {q + 1} ({lo:.2f}-{hi:.2f}), |yaw| < 15: {found[sel].mean() * 100:5.1f}% of {sel.sum()}")
+    for name, values in (("skin tone", tone), ("pitch (deg, + = head down)", pitch)):
+        edges = np.quantile(values[frontal], [0.0, 0.25, 0.5, 0.75, 1.0])
+        for q, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+            sel = frontal & (values >= lo) & ((values < hi) if q < 3 else (values <= hi))
+            print(f"    {name} quarter {q + 1} ({lo:.2f} to {hi:.2f}), |yaw| < 15: {found[sel].mean() * 100:5.1f}% of {sel.sum()}")
     # Pairwise distances from the Gram matrix: the [n, n, 128] difference array would need
     # gigabytes at a few thousand images.
     sq = (emb * emb).sum(axis=1)
