@@ -283,7 +283,8 @@ class GaussianPrior:
         v = self.cfg.lighting_variety
         z = rng.standard_normal(13).tolist()
         # One set of nine coefficients for all channels (a light has one colour; independent
-        # per-channel terms painted green and magenta patches across faces).
+        # per-channel terms painted green and magenta patches across faces). Row k of the triangular
+        # factor has k + 1 entries, so map() pairs it with z[0..k]; z[9:13] are left for the tint.
         sh = [v * (m + sum(map(mul, row, z))) for m, row in zip(LIGHT_MEAN, LIGHT_CHOL)]
         # Colour temperature (warm/cool) with a little per-channel jitter: a gain on the directional
         # terms and an offset on the ambient one.
