@@ -177,3 +177,42 @@ def test_rasteriser_leaves_no_pinholes_between_triangles(jitter):
     assert (tid < 0).all()
     rasterise(px.ravel(), py.ravel(), pz, back, np.ones(len(tris), np.bool_), zbuf, tid, bary)
     assert (tid[3:32, 3:32] >= 0).all()
+
+
+def test_vector_interpolation_matches_the_scalar_expression():
+    """``simd.interp_rows`` (hand-written LLVM vectors) gives the scalar interpolation's values, for
+    rows wider than it reads (it must step by the array's row stride) and int32 or int64 indices,
+    and refuses arrays it cannot read as contiguous float64 rows."""
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from generator.morphable.simd import N_INTERP, interp_rows
+
+    @njit
+    def both(rows, tris, w):
+        out = np.empty((tris.shape[0], 2, N_INTERP))
+        for t in range(tris.shape[0]):
+            i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
+            w0, w1 = w[t, 0], w[t, 1]
+            w2 = 1.0 - w0 - w1
+            vals = interp_rows(rows, i0, i1, i2, w0, w1, w2)
+            for k in range(N_INTERP):
+                out[t, 0, k] = vals[k]
+                out[t, 1, k] = w0 * rows[i0, k] + w1 * rows[i1, k] + w2 * rows[i2, k]
+        return out
+
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(50, N_INTERP + 3))
+    rows[:, N_INTERP:] = 1e6  # beyond the attributes: must never leak into the result
+    w = rng.uniform(0.0, 0.5, size=(40, 2))
+    for dtype in (np.int32, np.int64):
+        tris = rng.integers(0, 50, size=(40, 3)).astype(dtype)
+        out = both(rows, tris, w)
+        expect = (w[:, 0, None] * rows[tris[:, 0], :N_INTERP] + w[:, 1, None] * rows[tris[:, 1], :N_INTERP]
+                  + (1.0 - w[:, 0] - w[:, 1])[:, None] * rows[tris[:, 2], :N_INTERP])
+        np.testing.assert_allclose(out[:, 0], expect, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out[:, 0], out[:, 1], rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypingError):
+        both(rows.astype(np.float32), tris, w)
+    with pytest.raises(TypingError):
+        both(rows[:, ::2], tris, w)  # not C-contiguous

@@ -22,9 +22,10 @@ from .basis import (
 )
 from .raster import rasterise, vertex_normals
 from .shading import hair_level, paint, sh_irradiance, smoothstep
+from .simd import N_INTERP, interp_rows
 
 N_PARAMS = 64
-N_ATTR = 13
+N_ATTR = N_INTERP
 SHAPE0, ALB0, EXPR0, POSE0, LIGHT0, NOISE0 = 0, 80, 160, 224, 227, 254
 
 _SKIN = np.array(  # albedo from very light to very dark skin (display values, before shading)
@@ -440,21 +441,11 @@ def render_one(
                 w0, w1 = bary[yi, xi, 0], bary[yi, xi, 1]
                 w2 = 1.0 - w0 - w1
                 # One contiguous row of attributes per vertex (layout as in LIT: albedo, irradiance,
-                # highlights, hair level, u, v, front, beard), interpolated into named scalars: they
-                # stay in registers, where a scratch array cost a store and a load each (~2%).
-                alb_r = w0 * LIT[i0, 0] + w1 * LIT[i1, 0] + w2 * LIT[i2, 0]
-                alb_g = w0 * LIT[i0, 1] + w1 * LIT[i1, 1] + w2 * LIT[i2, 1]
-                alb_b = w0 * LIT[i0, 2] + w1 * LIT[i1, 2] + w2 * LIT[i2, 2]
-                irr_r = w0 * LIT[i0, 3] + w1 * LIT[i1, 3] + w2 * LIT[i2, 3]
-                irr_g = w0 * LIT[i0, 4] + w1 * LIT[i1, 4] + w2 * LIT[i2, 4]
-                irr_b = w0 * LIT[i0, 5] + w1 * LIT[i1, 5] + w2 * LIT[i2, 5]
-                hl12 = w0 * LIT[i0, 6] + w1 * LIT[i1, 6] + w2 * LIT[i2, 6]
-                hl48 = w0 * LIT[i0, 7] + w1 * LIT[i1, 7] + w2 * LIT[i2, 7]
-                level = w0 * LIT[i0, 8] + w1 * LIT[i1, 8] + w2 * LIT[i2, 8]
-                u = w0 * LIT[i0, 9] + w1 * LIT[i1, 9] + w2 * LIT[i2, 9]
-                v = w0 * LIT[i0, 10] + w1 * LIT[i1, 10] + w2 * LIT[i2, 10]
-                fr = w0 * LIT[i0, 11] + w1 * LIT[i1, 11] + w2 * LIT[i2, 11]
-                bw = w0 * LIT[i0, 12] + w1 * LIT[i1, 12] + w2 * LIT[i2, 12]
+                # highlights, hair level, u, v, front, beard), interpolated in 4-wide vectors
+                # (``simd``) into named scalars, which stay in registers.
+                (alb_r, alb_g, alb_b, irr_r, irr_g, irr_b, hl12, hl48, level, u, v, fr, bw) = interp_rows(
+                    LIT, i0, i1, i2, np.float64(w0), np.float64(w1), w2
+                )
                 ar, ag, ab, spec, shin, occ = paint(alb_r, alb_g, alb_b, u, v, fr, level, tri_flags[t], bw, Pt, aa)
                 s = (hl12 + (hl48 - hl12) * (0.5 * shin)) * spec
                 r = (ar * irr_r + s * spec_c[0]) * occ
