@@ -179,40 +179,65 @@ def test_rasteriser_leaves_no_pinholes_between_triangles(jitter):
     assert (tid[3:32, 3:32] >= 0).all()
 
 
-def test_vector_interpolation_matches_the_scalar_expression():
-    """``simd.interp_rows`` (hand-written LLVM vectors) gives the scalar interpolation's values, for
-    rows wider than it reads (it must step by the array's row stride) and int32 or int64 indices,
-    and refuses arrays it cannot read as contiguous float64 rows."""
+def test_vector_code_matches_the_scalar_expressions():
+    """``simd`` (hand-written LLVM vectors) gives the scalar code's values: the interpolation, for rows
+    wider than it reads (it must step by the array's row stride) and int32 or int64 indices; colour
+    arithmetic on Vec4 through a branch; the 8-bit output, clipped at both ends. It refuses arrays it
+    cannot read as contiguous float64 rows."""
     from numba import njit
     from numba.core.errors import TypingError
 
-    from generator.morphable.simd import N_INTERP, interp_rows
+    from generator.morphable.simd import N_INTERP, interp_rows, lane, store_rgb8, vec3
 
-    @njit
-    def both(rows, tris, w):
+    @njit(fastmath=True)
+    def run(rows, tris, w, img):
         out = np.empty((tris.shape[0], 2, N_INTERP))
+        mixed = np.empty((tris.shape[0], 2, 3))
+        gain = vec3(1.1, 1.0, 0.9)
         for t in range(tris.shape[0]):
             i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
             w0, w1 = w[t, 0], w[t, 1]
             w2 = 1.0 - w0 - w1
-            vals = interp_rows(rows, i0, i1, i2, w0, w1, w2)
+            a, b, c, d = interp_rows(rows, i0, i1, i2, w0, w1, w2)
+            out[t, 0, 0:4] = lane(a, 0), lane(a, 1), lane(a, 2), lane(a, 3)
+            out[t, 0, 4:8] = lane(b, 0), lane(b, 1), lane(b, 2), lane(b, 3)
+            out[t, 0, 8:12] = lane(c, 0), lane(c, 1), lane(c, 2), lane(c, 3)
+            out[t, 0, 12] = d
             for k in range(N_INTERP):
-                out[t, 0, k] = vals[k]
                 out[t, 1, k] = w0 * rows[i0, k] + w1 * rows[i1, k] + w2 * rows[i2, k]
-        return out
+            # A mix towards another colour, taken on one branch only (the vector crosses the join).
+            x = vec3(rows[i0, 0], rows[i0, 1], rows[i0, 2])
+            if w0 > 0.25:
+                x = x + (vec3(0.2, 0.5, 0.9) - x) * w1
+            x = x * 2.0 - 0.5 * x
+            mixed[t, 0] = lane(x, 0), lane(x, 1), lane(x, 2)
+            noise = 0.01 * (t - 20)
+            store_rgb8(img, t, 0, x, gain, noise)
+        return out, mixed
 
     rng = np.random.default_rng(3)
     rows = rng.normal(size=(50, N_INTERP + 3))
     rows[:, N_INTERP:] = 1e6  # beyond the attributes: must never leak into the result
     w = rng.uniform(0.0, 0.5, size=(40, 2))
+    img = np.zeros((40, 2, 3), np.uint8)
     for dtype in (np.int32, np.int64):
         tris = rng.integers(0, 50, size=(40, 3)).astype(dtype)
-        out = both(rows, tris, w)
+        out, mixed = run(rows, tris, w, img)
+        w2 = 1.0 - w[:, 0] - w[:, 1]
         expect = (w[:, 0, None] * rows[tris[:, 0], :N_INTERP] + w[:, 1, None] * rows[tris[:, 1], :N_INTERP]
-                  + (1.0 - w[:, 0] - w[:, 1])[:, None] * rows[tris[:, 2], :N_INTERP])
+                  + w2[:, None] * rows[tris[:, 2], :N_INTERP])
         np.testing.assert_allclose(out[:, 0], expect, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(out[:, 0], out[:, 1], rtol=1e-12, atol=1e-12)
+        x = rows[tris[:, 0], :3]
+        x = np.where(w[:, :1] > 0.25, x + (np.array([0.2, 0.5, 0.9]) - x) * w[:, 1:2], x)
+        x = x * 2.0 - 0.5 * x
+        np.testing.assert_allclose(mixed[:, 0], x, rtol=1e-12, atol=1e-12)
+        noise = 0.01 * (np.arange(40) - 20)[:, None]
+        q = np.clip((x * np.array([1.1, 1.0, 0.9]) + noise) * 255.0 + 0.5, 0.0, 255.0).astype(np.uint8)
+        assert np.abs(img[:, 0].astype(int) - q).max() <= 1  # float rounding at a level boundary
+        assert (img[:, 1] == 0).all()  # the neighbour pixel is untouched
+        assert img.min() == 0 and img.max() == 255  # the draws reach both clips
     with pytest.raises(TypingError):
-        both(rows.astype(np.float32), tris, w)
+        run(rows.astype(np.float32), tris, w, img)
     with pytest.raises(TypingError):
-        both(rows[:, ::2], tris, w)  # not C-contiguous
+        run(rows[:, ::2], tris, w, img)  # not C-contiguous

@@ -22,7 +22,7 @@ from .basis import (
 )
 from .raster import rasterise, vertex_normals
 from .shading import hair_level, paint, sh_irradiance, smoothstep
-from .simd import N_INTERP, interp_rows
+from .simd import N_INTERP, interp_rows, lane, store_rgb8, vec3
 
 N_PARAMS = 64
 N_ATTR = N_INTERP
@@ -230,20 +230,6 @@ def _bg_at(grid, xi, yi):
     return t0 + (b0 - t0) * fy, t1 + (b1 - t1) * fy, t2 + (b2 - t2) * fy
 
 
-@njit(cache=True, fastmath=True, inline="always")
-def _to8(r, g, b, kr, kg, kb, noise):
-    """Colour to 8 bits with per-channel gains (exposure and white balance) and sensor noise
-    (rounded, clipped).
-
-    Scalars in and out: an array argument to an inlined function costs two atomic reference-count
-    updates per call (numba inlines at the level of its IR), which per pixel is more than the work.
-    """
-    r = (r * kr + noise) * 255.0 + 0.5
-    g = (g * kg + noise) * 255.0 + 0.5
-    b = (b * kb + noise) * 255.0 + 0.5
-    return np.uint8(min(max(r, 0.0), 255.0)), np.uint8(min(max(g, 0.0), 255.0)), np.uint8(min(max(b, 0.0), 255.0))
-
-
 # Auto-exposure: a camera meters the scene and sets its gain so that a face lands near mid-grey,
 # which is why a dark-skinned face in dim light still shows its features in a photograph. The gain
 # makes up only part of the distance to the target (EXPOSURE_STRENGTH < 1), so lighting keeps its
@@ -258,7 +244,7 @@ EXPOSURE_MIN, EXPOSURE_MAX = 0.8, 2.2
 def exposure(LIT, used, front):
     """Gain that brings the visible face's mean luminance towards EXPOSURE_TARGET.
 
-    The brightness is estimated from the lit albedo (albedo x irradiance, LIT[:, 0:3] x LIT[:, 3:6])
+    The brightness is estimated from the lit albedo (albedo x irradiance, LIT[:, 0:3] x LIT[:, 4:7])
     at the visible vertices of the face's front, before any pixel is shaded, so the gain costs one
     pass over the vertices.
     """
@@ -266,7 +252,7 @@ def exposure(LIT, used, front):
     n = 0
     for i in range(LIT.shape[0]):
         if used[i] and front[i] > 0.5:
-            s += 0.299 * LIT[i, 0] * LIT[i, 3] + 0.587 * LIT[i, 1] * LIT[i, 4] + 0.114 * LIT[i, 2] * LIT[i, 5]
+            s += 0.299 * LIT[i, 0] * LIT[i, 4] + 0.587 * LIT[i, 1] * LIT[i, 5] + 0.114 * LIT[i, 2] * LIT[i, 6]
             n += 1
     if n == 0:
         return 1.0
@@ -386,14 +372,14 @@ def render_one(
             LIT[i, 8] = -10.0
             continue
         ir, ig, ib = sh_irradiance(gt, nx, ny, nz)
-        LIT[i, 3], LIT[i, 4], LIT[i, 5] = max(ir, 0.0), max(ig, 0.0), max(ib, 0.0)
+        LIT[i, 4], LIT[i, 5], LIT[i, 6] = max(ir, 0.0), max(ig, 0.0), max(ib, 0.0)
         nh = nx * hx + ny * hy + nz * hz
         s12 = 0.0
         if nh > 0.0:
             n2 = nh * nh
             n4 = n2 * n2
             s12 = n4 * n4 * n4
-        LIT[i, 6] = s12
+        LIT[i, 3] = s12
         LIT[i, 7] = s12 * s12 * s12 * s12
         LIT[i, 8] = hair_level(
             uv[i, 1], hair_w[i, 0], hair_w[i, 1], hair_w[i, 2], hair_w[i, 3], hair_w[i, 4], hair_w[i, 5], hair_w[i, 6], Pt
@@ -431,35 +417,36 @@ def render_one(
             y0, x0 = max(gy - 1, 0), max(gx - 1, 0)
             if need[gy, gx] or need[y0, gx] or need[gy, x0] or need[y0, x0]:
                 grid[gy, gx, 0], grid[gy, gx, 1], grid[gy, gx, 2] = background(bp, 4.0 * gx, 4.0 * gy)
+    gain = vec3(kr, kg, kb)
+    spec_rgb = vec3(spec_c[0], spec_c[1], spec_c[2])
     for yi in range(h):
         for xi in range(w):
             t = tid[yi, xi]
             if t < 0:
                 r, g, b = _bg_at(grid, xi, yi)
+                c = vec3(r, g, b)
             else:
                 i0, i1, i2 = mesh_tris[t, 0], mesh_tris[t, 1], mesh_tris[t, 2]
                 w0, w1 = bary[yi, xi, 0], bary[yi, xi, 1]
                 w2 = 1.0 - w0 - w1
-                # One contiguous row of attributes per vertex (layout as in LIT: albedo, irradiance,
-                # highlights, hair level, u, v, front, beard), interpolated in 4-wide vectors
-                # (``simd``) into named scalars, which stay in registers.
-                (alb_r, alb_g, alb_b, irr_r, irr_g, irr_b, hl12, hl48, level, u, v, fr, bw) = interp_rows(
-                    LIT, i0, i1, i2, np.float64(w0), np.float64(w1), w2
+                # One contiguous row of attributes per vertex (layout as in LIT), interpolated in
+                # 4-wide vectors (``simd``): albedo and the (n.h)^12 highlight, irradiance and the
+                # ^48 highlight, then hair level, u, v, front; the beard weight alone. Colours stay
+                # vectors (RGB in lanes 0-2) through the painted details to the 8-bit output.
+                alb, irr, hair_uv, bw = interp_rows(LIT, i0, i1, i2, np.float64(w0), np.float64(w1), w2)
+                hl12, hl48 = lane(alb, 3), lane(irr, 3)
+                a, spec, shin, occ = paint(
+                    alb, lane(hair_uv, 1), lane(hair_uv, 2), lane(hair_uv, 3), lane(hair_uv, 0), tri_flags[t], bw, Pt, aa
                 )
-                ar, ag, ab, spec, shin, occ = paint(alb_r, alb_g, alb_b, u, v, fr, level, tri_flags[t], bw, Pt, aa)
                 s = (hl12 + (hl48 - hl12) * (0.5 * shin)) * spec
-                r = (ar * irr_r + s * spec_c[0]) * occ
-                g = (ag * irr_g + s * spec_c[1]) * occ
-                b = (ab * irr_b + s * spec_c[2]) * occ
+                c = (a * irr + spec_rgb * s) * occ
             cv = cov[yi, xi]
             if cv != 0 and cv != 16:
                 # Only silhouette pixels are read back (a covered pixel next to an uncovered one
                 # has cov < 16 itself), so only they keep their linear colour.
-                col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2] = r, g, b
+                col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2] = lane(c, 0), lane(c, 1), lane(c, 2)
             else:
-                img[yi, xi, 0], img[yi, xi, 1], img[yi, xi, 2] = _to8(
-                    r, g, b, kr, kg, kb, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma
-                )
+                store_rgb8(img, yi, xi, c, gain, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
     # Silhouette pixels, now that every neighbour's colour is known.
     fg = np.empty(3)
     bgc = np.empty(3)
@@ -488,10 +475,8 @@ def render_one(
                 fg[2] /= cv
                 bgc[0], bgc[1], bgc[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
             a = cv / 16.0
-            img[yi, xi, 0], img[yi, xi, 1], img[yi, xi, 2] = _to8(
-                bgc[0] + (fg[0] - bgc[0]) * a, bgc[1] + (fg[1] - bgc[1]) * a, bgc[2] + (fg[2] - bgc[2]) * a, kr, kg, kb,
-                tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma,
-            )
+            c = vec3(bgc[0] + (fg[0] - bgc[0]) * a, bgc[1] + (fg[1] - bgc[1]) * a, bgc[2] + (fg[2] - bgc[2]) * a)
+            store_rgb8(img, yi, xi, c, gain, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
     return tone
 
 
@@ -505,9 +490,10 @@ def render_batch(
     V = np.empty((nv, 3))
     SX, SY, SZ = np.empty(nv), np.empty(nv), np.empty(nv)
     NRM = np.empty((nv, 3))
-    # Per-vertex attributes, one row each: albedo RGB, irradiance RGB, highlight (n.h)^12 and ^48,
-    # hairline level (all per sample), then u, v, front, beard weight (static). float64: the
-    # shader's arithmetic is float64, and converting 39 gathered values per pixel cost ~5%.
+    # Per-vertex attributes, one row each, in the pixel pass's vector lanes: albedo RGB and the
+    # highlight (n.h)^12, irradiance RGB and (n.h)^48, hairline level (all per sample), then u, v,
+    # front, beard weight (static). float64: the shader's arithmetic is float64, and converting 39
+    # gathered values per pixel cost ~5%.
     LIT = np.zeros((nv, N_ATTR))
     for i in range(nv):
         LIT[i, 9], LIT[i, 10], LIT[i, 11], LIT[i, 12] = uv[i, 0], uv[i, 1], front[i], beard_w[i]

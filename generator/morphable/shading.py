@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from .mesh import EYE_X, EYE_Y, MOUTH_GAP, MOUTH_HALF_W, MOUTH_Y
+from .simd import vec3
 from .textures import DETAIL, HAIR_STEP, SKIN_STEP
 
 _A0C0 = math.pi / math.sqrt(4.0 * math.pi)
@@ -63,13 +64,14 @@ def sh_irradiance(g, nx, ny, nz):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _mix(cr, cg, cb, r, g, b, a):
-    return cr + (r - cr) * a, cg + (g - cg) * a, cb + (b - cb) * a
+def _mix(c, target, a):
+    """``c`` moved towards ``target`` by ``a`` (colours as ``simd.Vec4``)."""
+    return c + (target - c) * a
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
-    """Paint details over the interpolated skin albedo (cr, cg, cb).
+def paint(c, u, v, front, level, flags, beard_w, P, aa):
+    """Paint details over the interpolated skin albedo ``c`` (a ``simd.Vec4``, RGB in lanes 0-2).
 
     ``level`` is the height above the hairline (cm, see ``hair_level``). Returns the painted
     albedo, the specular strength, the shininess (0 skin .. 1 lips .. 2 eyes) and a self-shadow
@@ -85,10 +87,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
     ti = int(u * 16.0 + P[39]) & 255
     tj = int(v * 16.0 + P[40]) & 255
     t = SKIN_STEP * (np.int32(DETAIL[0, tj, ti]) - 128)
-    f = 1.0 + P[34] * t
-    cr *= f
-    cg *= f
-    cb *= f
+    c = c * (1.0 + P[34] * t)
     # Stubble / beard.
     bd = beard_w * P[31]
     if bd > 0.01:
@@ -96,7 +95,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
         a = bd * (0.55 + 0.45 * hs)
         if a > 1.0:
             a = 1.0
-        cr, cg, cb = _mix(cr, cg, cb, P[17] * 0.8, P[18] * 0.8, P[19] * 0.8, a * 0.85)
+        c = _mix(c, vec3(P[17] * 0.8, P[18] * 0.8, P[19] * 0.8), a * 0.85)
     if flags & F_MOUTH:
         dv = v - MOUTH_Y
         if au < MOUTH_HALF_W + 0.2:
@@ -115,7 +114,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
                 inside = smoothstep(-aa, aa, hu - dv) * smoothstep(-aa, aa, dv + hl)
             if inside > 0.0:
                 shade = 1.0 - 0.35 * math.exp(-(dv / 0.16) ** 2)  # the seam is in shadow
-                cr, cg, cb = _mix(cr, cg, cb, P[23] * shade, P[24] * shade, P[25] * shade, inside)
+                c = _mix(c, vec3(P[23] * shade, P[24] * shade, P[25] * shade), inside)
                 spec = spec * (1.0 - inside) + 0.28 * inside
                 shin = 1.0
             if abs(dv) < MOUTH_GAP and tt < 1.0:
@@ -123,9 +122,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
                 s = (dv / MOUTH_GAP) * 0.5 + 0.5  # 1 at the upper lip, 0 at the lower
                 # Teeth only once the lips part (P[57]); a closed seam stays a dark line.
                 teeth = smoothstep(0.55, 0.7, s) * smoothstep(0.15, 0.4, w2) * P[57]
-                cr = 0.10 + 0.62 * teeth
-                cg = 0.035 + 0.60 * teeth
-                cb = 0.04 + 0.55 * teeth
+                c = vec3(0.10 + 0.62 * teeth, 0.035 + 0.60 * teeth, 0.04 + 0.55 * teeth)
                 occl = 0.55
                 spec = 0.15 * teeth
     if flags & F_NOSTRIL:
@@ -135,7 +132,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
             r2 = du * du + dv2 * dv2
             if r2 < 1.6:
                 a = smoothstep(1.4, 0.6, r2)
-                cr, cg, cb = _mix(cr, cg, cb, cr * 0.25, cg * 0.2, cb * 0.2, a)
+                c = _mix(c, c * vec3(0.25, 0.2, 0.2), a)
     if flags & F_BROW:
         x = au - 1.0
         if -0.3 < x < 4.6:
@@ -156,7 +153,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
                     hs = HAIR_STEP * DETAIL[1, (int(v * 45.0 + 17.0) & 255), (int(u * 12.0) & 255)]
                     m = smoothstep(aa + 0.05, -aa, d) * smoothstep(-0.3, 0.15, x) * smoothstep(4.6, 3.9, x)
                     a = m * P[29] * (0.65 + 0.35 * hs)
-                    cr, cg, cb = _mix(cr, cg, cb, P[26], P[27], P[28], a)
+                    c = _mix(c, vec3(P[26], P[27], P[28]), a)
     if flags & F_EYE:
         side = 0 if u < 0.0 else 1
         du = au - EYE_X
@@ -180,10 +177,7 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
             # Lid shadow above and lashes on the upper lid line.
             lash = smoothstep(0.09 + aa, 0.0, abs(dv - top - 0.03)) * smoothstep(1.0, 0.6, abs(tt))
             crease = smoothstep(0.12, 0.0, abs(dv - top - 0.38 * op - 0.05)) * w2
-            dk = 1.0 - 0.18 * crease
-            cr *= dk
-            cg *= dk
-            cb *= dk
+            c = c * (1.0 - 0.18 * crease)
             if ins > 0.0:
                 # Iris and pupil sit where the eye looks (P[47:51], see render._gaze): offset from the
                 # eye's centre, foreshortened along the turn. Mirrored u, so the offset's sign flips
@@ -206,11 +200,11 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
                     eg += (ir_g - eg) * ir
                     eb += (ir_b - eb) * ir
                 lid = 1.0 - 0.6 * smoothstep(top - 0.4, top, dv)  # the upper lid shades the eye
-                cr, cg, cb = _mix(cr, cg, cb, er * lid, eg * lid, eb * lid, ins)
+                c = _mix(c, vec3(er * lid, eg * lid, eb * lid), ins)
                 spec = spec * (1.0 - ins) + 0.9 * ins
                 shin = shin * (1.0 - ins) + 2.0 * ins
             a = lash * P[41]
-            cr, cg, cb = _mix(cr, cg, cb, 0.05, 0.04, 0.04, a if a < 1.0 else 1.0)
+            c = _mix(c, vec3(0.05, 0.04, 0.04), a if a < 1.0 else 1.0)
     # Hair: above the hairline (``level`` > 0, interpolated from the vertices), with a ragged edge.
     if level > -0.45:
         hs = HAIR_STEP * DETAIL[1, (int(v * 9.0) & 255), (int(u * 45.0 + front * 31.0) & 255)]
@@ -218,10 +212,10 @@ def paint(cr, cg, cb, u, v, front, level, flags, beard_w, P, aa):
         if lv > -0.3:
             a = smoothstep(-0.25, 0.15, lv)
             g = 0.78 + 0.4 * hs
-            cr, cg, cb = _mix(cr, cg, cb, P[17] * g, P[18] * g, P[19] * g, a)
+            c = _mix(c, vec3(P[17] * g, P[18] * g, P[19] * g), a)
             spec = spec * (1.0 - a) + 0.22 * a * hs
             shin = shin * (1.0 - a)
-    return cr, cg, cb, spec, shin, occl
+    return c, spec, shin, occl
 
 
 def hair_weights(u, front):
