@@ -182,12 +182,12 @@ def test_rasteriser_leaves_no_pinholes_between_triangles(jitter):
 def test_vector_code_matches_the_scalar_expressions():
     """``simd`` (hand-written LLVM vectors) gives the scalar code's values: the interpolation, for rows
     wider than it reads (it must step by the array's row stride) and int32 or int64 indices; colour
-    arithmetic on Vec4 through a branch; the 8-bit output, clipped at both ends. It refuses arrays it
-    cannot read as contiguous float64 rows."""
+    arithmetic on Vec4 through a branch; the 8-bit output, clipped at both ends; a grid node as one
+    vector load. It refuses arrays it cannot read as contiguous float64 rows."""
     from numba import njit
     from numba.core.errors import TypingError
 
-    from generator.morphable.simd import N_INTERP, interp_rows, lane, store_rgb8, vec3
+    from generator.morphable.simd import N_INTERP, interp_rows, lane, load4, store_rgb8, vec3
 
     @njit(fastmath=True)
     def run(rows, tris, w, img):
@@ -237,6 +237,17 @@ def test_vector_code_matches_the_scalar_expressions():
         assert np.abs(img[:, 0].astype(int) - q).max() <= 1  # float rounding at a level boundary
         assert (img[:, 1] == 0).all()  # the neighbour pixel is untouched
         assert img.min() == 0 and img.max() == 255  # the draws reach both clips
+    @njit
+    def nodes(grid):
+        out = np.empty((grid.shape[0], grid.shape[1], 4))
+        for i in range(grid.shape[0]):
+            for j in range(grid.shape[1]):
+                v = load4(grid, i, j)
+                out[i, j] = lane(v, 0), lane(v, 1), lane(v, 2), lane(v, 3)
+        return out
+
+    grid = rng.normal(size=(5, 6, 4))
+    assert np.array_equal(nodes(grid), grid)
     with pytest.raises(TypingError):
         run(rows.astype(np.float32), tris, w, img)
     with pytest.raises(TypingError):

@@ -22,7 +22,7 @@ from .basis import (
 )
 from .raster import rasterise, vertex_normals
 from .shading import hair_level, paint, sh_irradiance, smoothstep
-from .simd import N_INTERP, interp_rows, lane, store_rgb8, vec3
+from .simd import N_INTERP, interp_rows, lane, load4, store_rgb8, vec3
 
 N_PARAMS = 64
 N_ATTR = N_INTERP
@@ -218,16 +218,15 @@ def _fit_similarity(src, dst, M):
 
 @njit(cache=True, fastmath=True)
 def _bg_at(grid, xi, yi):
-    """Background colour at a pixel, bilinear between the nodes of the 4-pixel grid."""
+    """Background colour at a pixel (a Vec4), bilinear between the nodes of the 4-pixel grid
+    ([rows, cols, 4]: RGB and an unused lane, so that a node is one vector load)."""
     gx, gy = xi >> 2, yi >> 2
     fx, fy = (xi & 3) * 0.25, (yi & 3) * 0.25
-    t0 = grid[gy, gx, 0] + (grid[gy, gx + 1, 0] - grid[gy, gx, 0]) * fx
-    t1 = grid[gy, gx, 1] + (grid[gy, gx + 1, 1] - grid[gy, gx, 1]) * fx
-    t2 = grid[gy, gx, 2] + (grid[gy, gx + 1, 2] - grid[gy, gx, 2]) * fx
-    b0 = grid[gy + 1, gx, 0] + (grid[gy + 1, gx + 1, 0] - grid[gy + 1, gx, 0]) * fx
-    b1 = grid[gy + 1, gx, 1] + (grid[gy + 1, gx + 1, 1] - grid[gy + 1, gx, 1]) * fx
-    b2 = grid[gy + 1, gx, 2] + (grid[gy + 1, gx + 1, 2] - grid[gy + 1, gx, 2]) * fx
-    return t0 + (b0 - t0) * fy, t1 + (b1 - t1) * fy, t2 + (b2 - t2) * fy
+    top = load4(grid, gy, gx)
+    bottom = load4(grid, gy + 1, gx)
+    top = top + (load4(grid, gy, gx + 1) - top) * fx
+    bottom = bottom + (load4(grid, gy + 1, gx + 1) - bottom) * fx
+    return top + (bottom - top) * fy
 
 
 # Auto-exposure: a camera meters the scene and sets its gain so that a face lands near mid-grey,
@@ -411,20 +410,20 @@ def render_one(
                 need[yi >> 2, xi >> 2] = True
     # Backgrounds are smooth: evaluate on a 4-pixel grid and interpolate, at the grid nodes of the
     # cells that show some background (``need``; the face hides about half of them).
-    grid = np.empty((gh, gw, 3))
+    grid = np.empty((gh, gw, 4))
     for gy in range(gh):
         for gx in range(gw):
             y0, x0 = max(gy - 1, 0), max(gx - 1, 0)
             if need[gy, gx] or need[y0, gx] or need[gy, x0] or need[y0, x0]:
                 grid[gy, gx, 0], grid[gy, gx, 1], grid[gy, gx, 2] = background(bp, 4.0 * gx, 4.0 * gy)
+                grid[gy, gx, 3] = 0.0
     gain = vec3(kr, kg, kb)
     spec_rgb = vec3(spec_c[0], spec_c[1], spec_c[2])
     for yi in range(h):
         for xi in range(w):
             t = tid[yi, xi]
             if t < 0:
-                r, g, b = _bg_at(grid, xi, yi)
-                c = vec3(r, g, b)
+                c = _bg_at(grid, xi, yi)
             else:
                 i0, i1, i2 = mesh_tris[t, 0], mesh_tris[t, 1], mesh_tris[t, 2]
                 w0, w1 = bary[yi, xi, 0], bary[yi, xi, 1]
@@ -457,7 +456,8 @@ def render_one(
                 continue
             if mask[yi, xi]:
                 fg[0], fg[1], fg[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
-                bgc[0], bgc[1], bgc[2] = _bg_at(grid, xi, yi)
+                bg = _bg_at(grid, xi, yi)
+                bgc[0], bgc[1], bgc[2] = lane(bg, 0), lane(bg, 1), lane(bg, 2)
             else:
                 # Foreground colour here: the tent-weighted mean of the covered neighbours.
                 fg[0] = fg[1] = fg[2] = 0.0

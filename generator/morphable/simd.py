@@ -176,6 +176,28 @@ def interp_rows(typingctx, rows, i0, i1, i2, w0, w1, w2):
 
 
 @intrinsic
+def load4(typingctx, ary, i, j):
+    """``ary[i, j, 0:4]`` as a Vec4, for a C-contiguous float64 [N, M, 4] array (the last axis must
+    have four entries; it is not checked)."""
+    if not (
+        isinstance(ary, types.Array) and ary.dtype == types.float64 and ary.ndim == 3 and ary.layout == "C"
+        and isinstance(i, types.Integer) and isinstance(j, types.Integer)
+    ):
+        return None
+    sig = Vec4(ary, i, j)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        i, j = (builder.sext(v, _I64) if v.type.width < 64 else v for v in args[1:3])
+        off = builder.add(builder.mul(i, builder.extract_value(a.strides, 0)),
+                          builder.mul(j, builder.extract_value(a.strides, 1)))
+        base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
+        return builder.load(builder.bitcast(builder.gep(base, [off], inbounds=True), _V4.as_pointer()), align=8)
+
+    return sig, codegen
+
+
+@intrinsic
 def store_rgb8(typingctx, img, yi, xi, c, gain, noise):
     """Write lanes 0-2 of ``(c * gain + noise) * 255 + 0.5``, clipped to [0, 255] and truncated, as the
     three bytes of pixel (yi, xi) of a C-contiguous uint8 [H, W, 3] image."""
