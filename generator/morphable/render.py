@@ -394,19 +394,20 @@ def render_one(
     gh, gw = h // 4 + 2, w // 4 + 2
     need = np.zeros((gh, gw), np.bool_)
     # Edge anti-aliasing needs a coverage estimate: the foreground mask filtered with a 3x3 tent
-    # (separable, in integer sixteenths); 0 < cov < 16 only next to the silhouette.
+    # (separable, in integer sixteenths); 0 < cov < 16 only next to the silhouette. The image's
+    # edges are replicated; with them outside the row loops, the loops vectorise (~2% of a render).
     for yi in range(h):
-        for xi in range(w):
-            l = mask[yi, xi - 1] if xi > 0 else mask[yi, xi]
-            r = mask[yi, xi + 1] if xi < w - 1 else mask[yi, xi]
-            hsum[yi, xi] = l + 2 * mask[yi, xi] + r
+        hsum[yi, 0] = 3 * mask[yi, 0] + mask[yi, 1]
+        for xi in range(1, w - 1):
+            hsum[yi, xi] = mask[yi, xi - 1] + 2 * mask[yi, xi] + mask[yi, xi + 1]
+        hsum[yi, w - 1] = mask[yi, w - 2] + 3 * mask[yi, w - 1]
     for yi in range(h):
         up = yi - 1 if yi > 0 else yi
         dn = yi + 1 if yi < h - 1 else yi
         for xi in range(w):
-            c16 = hsum[up, xi] + 2 * hsum[yi, xi] + hsum[dn, xi]
-            cov[yi, xi] = c16
-            if c16 < 16:
+            cov[yi, xi] = hsum[up, xi] + 2 * hsum[yi, xi] + hsum[dn, xi]
+        for xi in range(w):
+            if cov[yi, xi] < 16:
                 need[yi >> 2, xi >> 2] = True
     # Backgrounds are smooth: evaluate on a 4-pixel grid and interpolate, at the grid nodes of the
     # cells that show some background (``need``; the face hides about half of them).
