@@ -74,7 +74,7 @@ def vertex_normals(verts, tris, used, out):
     """
     out[:] = 0.0
     for t in range(tris.shape[0]):
-        a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
+        a, b, c = np.uint64(tris[t, 0]), np.uint64(tris[t, 1]), np.uint64(tris[t, 2])  # see rasterise
         if not (used[a] or used[b] or used[c]):
             continue
         e1x = verts[b, 0] - verts[a, 0]
@@ -127,7 +127,8 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
         qx[i] = int(math.floor(px[i] * SUBPIXEL + 0.5))
         qy[i] = int(math.floor(py[i] * SUBPIXEL + 0.5))
     for t in range(tris.shape[0]):
-        i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
+        # Unsigned indices: numba then leaves out its negative-index (wraparound) arithmetic.
+        i0, i1, i2 = np.uint64(tris[t, 0]), np.uint64(tris[t, 1]), np.uint64(tris[t, 2])
         x0, y0, x1, y1, x2, y2 = qx[i0], qy[i0], qx[i1], qy[i1], qx[i2], qy[i2]
         area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
         if area < 0:
@@ -157,16 +158,18 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
             e0 = a0x * (sy - y1) - a0y * (sx - x1)
             e1 = a1x * (sy - y2) - a1y * (sx - x2)
             e2 = a2x * (sy - y0) - a2y * (sx - x0)
+            yu = np.uint64(yi)
             for xi in range(xmin, xmax + 1):
                 if (e0 | e1 | e2) >= 0:
+                    xu = np.uint64(xi)
                     b0 = e0 * inv
                     b1 = e1 * inv
                     z = b0 * z0 + b1 * z1 + (1.0 - b0 - b1) * z2
-                    if z < zbuf[yi, xi]:
-                        zbuf[yi, xi] = z
-                        tid[yi, xi] = t
-                        bary[yi, xi, 0] = b0
-                        bary[yi, xi, 1] = b1
+                    if z < zbuf[yu, xu]:
+                        zbuf[yu, xu] = z
+                        tid[yu, xu] = t
+                        bary[yu, xu, 0] = b0
+                        bary[yu, xu, 1] = b1
                 e0 -= a0y * SUBPIXEL
                 e1 -= a1y * SUBPIXEL
                 e2 -= a2y * SUBPIXEL

@@ -323,13 +323,13 @@ def render_one(
             mask[yi, xi] = tid[yi, xi] >= 0
     for yi in range(h):
         for xi in range(w):
-            won[tid[yi, xi] + 1] = True  # won[0] collects the background's -1
+            won[np.uint64(tid[yi, xi] + 1)] = True  # won[0] collects the background's -1
     used[:] = False
     for t in range(mesh_tris.shape[0]):
         if won[t + 1]:
-            used[mesh_tris[t, 0]] = True
-            used[mesh_tris[t, 1]] = True
-            used[mesh_tris[t, 2]] = True
+            used[np.uint64(mesh_tris[t, 0])] = True
+            used[np.uint64(mesh_tris[t, 1])] = True
+            used[np.uint64(mesh_tris[t, 2])] = True
     vertex_normals(V, mesh_tris, used, NRM)
     gamma = np.empty((3, 9))
     for c in range(3):
@@ -428,7 +428,8 @@ def render_one(
             if t < 0:
                 c = _bg_at(grid, xi, yi)
             else:
-                i0, i1, i2 = mesh_tris[t, 0], mesh_tris[t, 1], mesh_tris[t, 2]
+                tu = np.uint64(t)  # unsigned: no negative-index arithmetic (see raster.rasterise)
+                i0, i1, i2 = mesh_tris[tu, 0], mesh_tris[tu, 1], mesh_tris[tu, 2]
                 w0, w1 = bary[yi, xi, 0], bary[yi, xi, 1]
                 w2 = 1.0 - w0 - w1
                 # One contiguous row of attributes per vertex (layout as in LIT), interpolated in
@@ -438,7 +439,7 @@ def render_one(
                 alb, irr, hair_uv, bw = interp_rows(LIT, i0, i1, i2, np.float64(w0), np.float64(w1), w2)
                 hl12, hl48 = lane(alb, 3), lane(irr, 3)
                 a, spec, shin, occ = paint(
-                    alb, lane(hair_uv, 1), lane(hair_uv, 2), lane(hair_uv, 3), lane(hair_uv, 0), tri_flags[t], bw, Pt, aa
+                    alb, lane(hair_uv, 1), lane(hair_uv, 2), lane(hair_uv, 3), lane(hair_uv, 0), tri_flags[tu], bw, Pt, aa
                 )
                 s = (hl12 + (hl48 - hl12) * (0.5 * shin)) * spec
                 c = (a * irr + spec_rgb * s) * occ
