@@ -315,7 +315,7 @@ def render_one(
     # Per-vertex work only for the vertices of triangles that won a pixel: the others (the back
     # of the head, hidden or off-image parts) are never interpolated. Also the foreground mask for
     # the edge anti-aliasing below. Two branch-free passes (``won`` is shifted by one, so the
-    # background's -1 lands in a slot of its own): the mask's vectorises, ~2% of a render faster
+    # background's -1 lands in a slot of its own); the mask's pass vectorises. ~2% of a render faster
     # than one pass with a branch.
     won[:] = False
     for yi in range(h):
