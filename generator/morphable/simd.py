@@ -26,9 +26,10 @@ _BROADCAST = ir.Constant(ir.VectorType(_I32, 4), [0, 0, 0, 0])
 N_INTERP = 13  # attributes per vertex row that ``interp_rows`` reads (render.N_ATTR)
 
 
-def _splat(builder, value, vtype=_V4):
-    one = builder.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), _BROADCAST)
+def _splat(builder, value):
+    """A float broadcast to all four lanes."""
+    one = builder.insert_element(ir.Constant(_V4, ir.Undefined), value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(one, ir.Constant(_V4, ir.Undefined), _BROADCAST)
 
 
 def _fast(instr):
@@ -36,43 +37,6 @@ def _fast(instr):
     LLVM contracts it into the same fused multiply-adds as the scalar code it replaces."""
     instr.flags.append("fast")
     return instr
-
-
-def _interp_args_ok(rows, i0, i1, i2, w0, w1, w2):
-    return (
-        isinstance(rows, types.Array) and rows.dtype == types.float64 and rows.ndim == 2 and rows.layout == "C"
-        and all(isinstance(i, types.Integer) for i in (i0, i1, i2))
-        and all(w == types.float64 for w in (w0, w1, w2))
-    )
-
-
-def _interp(context, builder, signature, args):
-    """IR for the three 4-wide and one scalar multiply-add of ``interp_rows``: ([3 vectors], scalar)."""
-    ary = context.make_array(signature.args[0])(context, builder, args[0])
-    base = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
-    stride = builder.extract_value(ary.strides, 0)  # bytes per row
-    starts = []
-    for k in range(3):
-        idx = args[1 + k]
-        idx = builder.sext(idx, _I64) if idx.type.width < 64 else idx
-        row = builder.gep(base, [builder.mul(idx, stride)], inbounds=True)
-        starts.append(builder.bitcast(row, _F64.as_pointer()))
-    weights = args[4:7]
-    splats = [_splat(builder, w) for w in weights]
-    vecs = []
-    for col in (0, 4, 8):
-        acc = None
-        for k in range(3):
-            ptr = builder.bitcast(builder.gep(starts[k], [ir.Constant(_I64, col)], inbounds=True), _V4.as_pointer())
-            term = _fast(builder.fmul(splats[k], builder.load(ptr, align=8)))
-            acc = term if acc is None else _fast(builder.fadd(acc, term))
-        vecs.append(acc)
-    acc = None
-    for k in range(3):
-        val = builder.load(builder.gep(starts[k], [ir.Constant(_I64, 12)], inbounds=True), align=8)
-        term = _fast(builder.fmul(weights[k], val))
-        acc = term if acc is None else _fast(builder.fadd(acc, term))
-    return vecs, acc
 
 
 # --- Vec4: four float64 lanes as one LLVM vector value --------------------------------------------
@@ -163,14 +127,41 @@ def interp_rows(typingctx, rows, i0, i1, i2, w0, w1, w2):
     from the mesh's own triangles). Three 4-wide multiply-adds and one scalar one, where scalar code
     needs thirteen (~5% of a render).
     """
-    if not _interp_args_ok(rows, i0, i1, i2, w0, w1, w2):
+    if not (
+        isinstance(rows, types.Array) and rows.dtype == types.float64 and rows.ndim == 2 and rows.layout == "C"
+        and all(isinstance(i, types.Integer) for i in (i0, i1, i2))
+        and all(w == types.float64 for w in (w0, w1, w2))
+    ):
         return None
     ret = types.Tuple((Vec4, Vec4, Vec4, types.float64))
     sig = ret(rows, i0, i1, i2, w0, w1, w2)
 
     def codegen(context, builder, signature, args):
-        vecs, last = _interp(context, builder, signature, args)
-        return context.make_tuple(builder, ret, vecs + [last])
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        base = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
+        stride = builder.extract_value(ary.strides, 0)  # bytes per row
+        starts = []
+        for k in range(3):
+            idx = args[1 + k]
+            idx = builder.sext(idx, _I64) if idx.type.width < 64 else idx
+            row = builder.gep(base, [builder.mul(idx, stride)], inbounds=True)
+            starts.append(builder.bitcast(row, _F64.as_pointer()))
+        weights = args[4:7]
+        splats = [_splat(builder, w) for w in weights]
+        vecs = []
+        for col in (0, 4, 8):
+            acc = None
+            for k in range(3):
+                ptr = builder.bitcast(builder.gep(starts[k], [ir.Constant(_I64, col)], inbounds=True), _V4.as_pointer())
+                term = _fast(builder.fmul(splats[k], builder.load(ptr, align=8)))
+                acc = term if acc is None else _fast(builder.fadd(acc, term))
+            vecs.append(acc)
+        acc = None
+        for k in range(3):
+            val = builder.load(builder.gep(starts[k], [ir.Constant(_I64, 12)], inbounds=True), align=8)
+            term = _fast(builder.fmul(weights[k], val))
+            acc = term if acc is None else _fast(builder.fadd(acc, term))
+        return context.make_tuple(builder, ret, vecs + [acc])
 
     return sig, codegen
 
