@@ -37,7 +37,10 @@ def _build() -> tuple[np.ndarray, np.ndarray]:
     ])
     # Sensor noise: unit variance, triangular (the sum of two uniforms), float32.
     noise = (rng.random((SIZE, SIZE)) + rng.random((SIZE, SIZE)) - 1.0).astype(np.float32) * np.float32(2.45)
-    return detail, noise
+    # Row-major whatever the numpy version: numpy 1.x hands the FFT's real part back in column order,
+    # and numba can neither cache a kernel that reads a non-contiguous global (it recompiled the
+    # renderer in every process) nor index it as cheaply.
+    return np.ascontiguousarray(detail), np.ascontiguousarray(noise)
 
 
 DETAIL, SENSOR_NOISE = _build()  # [2, 256, 256] uint8 (skin, hair); [256, 256] float32
