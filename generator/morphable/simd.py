@@ -39,6 +39,18 @@ def _fast(instr):
     return instr
 
 
+def _address(context, builder, aryty, ary, indices, ptr_type):
+    """Pointer to ``ary[indices...]`` (leading axes, by the array's byte strides) as ``ptr_type``.
+    Indices are sign-extended to 64 bits and not checked."""
+    a = context.make_array(aryty)(context, builder, ary)
+    off = ir.Constant(_I64, 0)
+    for axis, idx in enumerate(indices):
+        idx = builder.sext(idx, _I64) if idx.type.width < 64 else idx
+        off = builder.add(off, builder.mul(idx, builder.extract_value(a.strides, axis)))
+    base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
+    return builder.bitcast(builder.gep(base, [off], inbounds=True), ptr_type)
+
+
 # --- Vec4: four float64 lanes as one LLVM vector value --------------------------------------------
 #
 # A numba type whose data model is an LLVM <4 x double>, so a value stays in one vector register
@@ -137,15 +149,8 @@ def interp_rows(typingctx, rows, i0, i1, i2, w0, w1, w2):
     sig = ret(rows, i0, i1, i2, w0, w1, w2)
 
     def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        base = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
-        stride = builder.extract_value(ary.strides, 0)  # bytes per row
-        starts = []
-        for k in range(3):
-            idx = args[1 + k]
-            idx = builder.sext(idx, _I64) if idx.type.width < 64 else idx
-            row = builder.gep(base, [builder.mul(idx, stride)], inbounds=True)
-            starts.append(builder.bitcast(row, _F64.as_pointer()))
+        starts = [_address(context, builder, signature.args[0], args[0], [args[1 + k]], _F64.as_pointer())
+                  for k in range(3)]
         weights = args[4:7]
         splats = [_splat(builder, w) for w in weights]
         vecs = []
@@ -178,12 +183,8 @@ def load4(typingctx, ary, i, j):
     sig = Vec4(ary, i, j)
 
     def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        i, j = (builder.sext(v, _I64) if v.type.width < 64 else v for v in args[1:3])
-        off = builder.add(builder.mul(i, builder.extract_value(a.strides, 0)),
-                          builder.mul(j, builder.extract_value(a.strides, 1)))
-        base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
-        return builder.load(builder.bitcast(builder.gep(base, [off], inbounds=True), _V4.as_pointer()), align=8)
+        ptr = _address(context, builder, signature.args[0], args[0], args[1:3], _V4.as_pointer())
+        return builder.load(ptr, align=8)
 
     return sig, codegen
 
@@ -201,8 +202,6 @@ def store_rgb8(typingctx, img, yi, xi, c, gain, noise):
     sig = types.none(img, yi, xi, c, gain, noise)
 
     def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        yi, xi = (builder.sext(v, _I64) if v.type.width < 64 else v for v in args[1:3])
         c, gain = args[3], args[4]
         noise = _splat(builder, context.cast(builder, args[5], signature.args[5], types.float64))
         x = _fast(builder.fadd(_fast(builder.fmul(c, gain)), noise))
@@ -211,9 +210,7 @@ def store_rgb8(typingctx, img, yi, xi, c, gain, noise):
         x = builder.select(builder.fcmp_ordered(">", x, lo), x, lo)
         x = builder.select(builder.fcmp_ordered("<", x, hi), x, hi)
         q = builder.fptosi(x, ir.VectorType(_I32, 4))
-        off = builder.add(builder.mul(yi, builder.extract_value(ary.strides, 0)),
-                          builder.mul(xi, builder.extract_value(ary.strides, 1)))
-        base = builder.gep(ary.data, [off], inbounds=True)
+        base = _address(context, builder, signature.args[0], args[0], args[1:3], ir.IntType(8).as_pointer())
         for j in range(3):
             byte = builder.trunc(builder.extract_element(q, ir.Constant(_I32, j)), ir.IntType(8))
             builder.store(byte, builder.gep(base, [ir.Constant(_I64, j)], inbounds=True))
