@@ -252,3 +252,36 @@ def test_vector_code_matches_the_scalar_expressions():
         run(rows.astype(np.float32), tris, w, img)
     with pytest.raises(TypingError):
         run(rows[:, ::2], tris, w, img)  # not C-contiguous
+
+
+def test_sparse_blend_equals_the_dense_sum_of_kept_entries():
+    """The block-packed blend adds every kept basis entry exactly once, in component order, up to the
+    last value of a row whose length is no multiple of the block (its last block starts at
+    n - BLOCK and overlaps the previous one); dropped entries (below the tolerance, outside a merged
+    gap) add nothing, and zero coefficients skip their component."""
+    from generator.morphable.raster import blend, sparse_blocks
+    from generator.morphable.simd import BLOCK
+
+    rng = np.random.default_rng(5)
+    n, k = 3 * BLOCK + 5, 6
+    basis = np.zeros((k, n))
+    basis[0, n - 3 :] = [0.5, -0.25, 1.0]  # only in the overlapping last block
+    basis[1, BLOCK - 2 : BLOCK + 9] = rng.normal(size=11)  # across a block boundary
+    basis[2, ::6] = rng.normal(size=len(range(0, n, 6)))  # index steps of 6: merged into one run
+    basis[2, 1] = 1e-4  # inside that run: kept although below the tolerance
+    basis[3, ::9] = 1.0  # steps of 9: separate runs
+    basis[3, 4] = 1e-4  # outside every run: dropped
+    basis[4] = rng.normal(size=n)
+    basis[5, 2 * BLOCK + 3] = 2.0
+    ptr, starts, values = sparse_blocks(basis)
+    assert values.shape == (len(starts), BLOCK) and ptr[-1] == len(starts)
+    assert (starts % BLOCK == 0).sum() == len(starts) - (starts == n - BLOCK).sum()
+    kept = basis.copy()
+    kept[3, 4] = 0.0
+    mean = rng.normal(size=n).astype(np.float32)
+    coeffs = rng.normal(size=(3, k)).astype(np.float32)
+    coeffs[1, 4] = 0.0
+    out = np.empty((3, n), np.float32)
+    blend(mean, ptr, starts, values, coeffs, out)
+    expect = mean[None].astype(np.float64) + coeffs.astype(np.float64) @ kept.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(out, expect, rtol=0, atol=2e-5)

@@ -61,8 +61,8 @@ class MorphableBackend(Backend):
         h, w = self.image_size
         weights, geo, albmod = self._scratch(nb)
         expression_coeffs(coeffs, m.one_sided, weights)
-        blend(m.mean, *m.geo_runs, weights, geo)
-        blend(m.albedo_zero, *m.albedo_runs, np.ascontiguousarray(coeffs[:, 80 + N_APPEARANCE : 160]), albmod)
+        blend(m.mean, *m.geo_blocks, weights, geo)
+        blend(m.albedo_zero, *m.albedo_blocks, np.ascontiguousarray(coeffs[:, 80 + N_APPEARANCE : 160]), albmod)
         images = np.empty((nb, h, w, 3), np.uint8)
         landmarks = np.empty((nb, 5, 2), np.float64)
         visible = np.empty((nb, 5), np.bool_)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .basis import N_APPEARANCE, ONE_SIDED_EXPR, Basis, build_basis
 from .mesh import EYE_X, MOUTH_Y, PART_EAR, Mesh, build_mesh
-from .raster import sparse_runs
+from .raster import sparse_blocks
 from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, hair_weights
 from .textures import SENSOR_NOISE
 
@@ -23,8 +23,8 @@ class Model:
     mesh: Mesh
     basis: Basis
     mean: np.ndarray  # [N*3] float32
-    geo_runs: tuple  # sparse runs of the 144 shape-then-expression components (raster.sparse_runs)
-    albedo_runs: tuple  # sparse runs of the random colour fields
+    geo_blocks: tuple  # sparse blocks of the 144 shape-then-expression components (raster.sparse_blocks)
+    albedo_blocks: tuple  # sparse blocks of the random colour fields
     albedo_zero: np.ndarray  # [N*3] float32
     one_sided: np.ndarray  # [64] bool
     tris: np.ndarray  # [T, 3] int32
@@ -65,8 +65,8 @@ def build_model() -> Model:
         mesh=mesh,
         basis=basis,
         mean=np.ascontiguousarray(mesh.verts.reshape(-1).astype(np.float32)),
-        geo_runs=sparse_runs(np.concatenate([basis.shape, basis.expr])),
-        albedo_runs=sparse_runs(basis.albedo),
+        geo_blocks=sparse_blocks(np.concatenate([basis.shape, basis.expr])),
+        albedo_blocks=sparse_blocks(basis.albedo),
         albedo_zero=np.zeros(n * 3, np.float32),
         one_sided=one_sided,
         tris=np.ascontiguousarray(mesh.tris),

@@ -24,6 +24,7 @@ _I64 = ir.IntType(64)
 _BROADCAST = ir.Constant(ir.VectorType(_I32, 4), [0, 0, 0, 0])
 
 N_INTERP = 13  # attributes per vertex row that ``interp_rows`` reads (render.N_ATTR)
+BLOCK = 16  # values per block of the sparse component blend (``add_scaled_block``, raster.blend)
 
 
 def _splat(builder, value):
@@ -185,6 +186,33 @@ def load4(typingctx, ary, i, j):
     def codegen(context, builder, signature, args):
         ptr = _address(context, builder, signature.args[0], args[0], args[1:3], _V4.as_pointer())
         return builder.load(ptr, align=8)
+
+    return sig, codegen
+
+
+@intrinsic
+def add_scaled_block(typingctx, out, start, c, values, j):
+    """``out[start : start + BLOCK] += c * values[j]`` for a C-contiguous float32 ``out`` [n] and
+    ``values`` [B, BLOCK], as one BLOCK-wide multiply-add (fastmath: the same fused multiply-add per
+    value as the scalar loop). Indices are not checked: they come from ``raster.sparse_blocks``."""
+    if not (
+        isinstance(out, types.Array) and out.dtype == types.float32 and out.ndim == 1 and out.layout == "C"
+        and isinstance(values, types.Array) and values.dtype == types.float32 and values.ndim == 2
+        and values.layout == "C" and c == types.float32
+        and isinstance(start, types.Integer) and isinstance(j, types.Integer)
+    ):
+        return None
+    sig = types.none(out, start, c, values, j)
+    vec = ir.VectorType(ir.FloatType(), BLOCK)
+
+    def codegen(context, builder, signature, args):
+        dst = _address(context, builder, signature.args[0], args[0], [args[1]], vec.as_pointer())
+        src = _address(context, builder, signature.args[3], args[3], [args[4]], vec.as_pointer())
+        one = builder.insert_element(ir.Constant(vec, ir.Undefined), args[2], ir.Constant(_I32, 0))
+        scale = builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(_I32, BLOCK), [0] * BLOCK))
+        total = _fast(builder.fadd(builder.load(dst, align=4), _fast(builder.fmul(scale, builder.load(src, align=4)))))
+        builder.store(total, dst, align=4)
+        return context.get_dummy_value()
 
     return sig, codegen
 
