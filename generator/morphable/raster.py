@@ -166,8 +166,13 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
             e1 = a1x * (sy - y2) - a1y * (sx - x2)
             e2 = a2x * (sy - y0) - a2y * (sx - x0)
             yu = np.uint64(yi)
+            inside = False
             for xi in range(xmin, xmax + 1):
-                if (e0 | e1 | e2) >= 0:
+                if (e0 | e1 | e2) < 0:
+                    if inside:
+                        break  # past the row's span: a triangle is convex
+                else:
+                    inside = True
                     xu = np.uint64(xi)
                     b0 = e0 * inv
                     b1 = e1 * inv
