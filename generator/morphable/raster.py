@@ -17,7 +17,6 @@ from numba import njit
 from .simd import BLOCK, add_scaled_block
 
 
-
 def sparse_blocks(basis: np.ndarray, tol: float = 2e-3, gap: int = 6):
     """Pack components [K, n] as fixed-size blocks of their non-negligible entries.
 
