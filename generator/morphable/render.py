@@ -451,35 +451,29 @@ def render_one(
             else:
                 store_rgb8(img, yi, xi, c, gain, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
     # Silhouette pixels, now that every neighbour's colour is known.
-    fg = np.empty(3)
-    bgc = np.empty(3)
     for yi in range(h):
         for xi in range(w):
             cv = cov[yi, xi]
             if cv == 0 or cv == 16:
                 continue
             if mask[yi, xi]:
-                fg[0], fg[1], fg[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
+                fg = vec3(col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2])
                 bg = _bg_at(grid, xi, yi)
-                bgc[0], bgc[1], bgc[2] = lane(bg, 0), lane(bg, 1), lane(bg, 2)
             else:
                 # Foreground colour here: the tent-weighted mean of the covered neighbours.
-                fg[0] = fg[1] = fg[2] = 0.0
+                fr = fg_ = fb = 0.0
                 for dyy in range(-1, 2):
                     yy = min(max(yi + dyy, 0), h - 1)
                     for dxx in range(-1, 2):
                         xx = min(max(xi + dxx, 0), w - 1)
                         if mask[yy, xx]:
                             wt = (2 - abs(dyy)) * (2 - abs(dxx))
-                            fg[0] += wt * col[yy, xx, 0]
-                            fg[1] += wt * col[yy, xx, 1]
-                            fg[2] += wt * col[yy, xx, 2]
-                fg[0] /= cv
-                fg[1] /= cv
-                fg[2] /= cv
-                bgc[0], bgc[1], bgc[2] = col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2]
-            a = cv / 16.0
-            c = vec3(bgc[0] + (fg[0] - bgc[0]) * a, bgc[1] + (fg[1] - bgc[1]) * a, bgc[2] + (fg[2] - bgc[2]) * a)
+                            fr += wt * col[yy, xx, 0]
+                            fg_ += wt * col[yy, xx, 1]
+                            fb += wt * col[yy, xx, 2]
+                fg = vec3(fr / cv, fg_ / cv, fb / cv)
+                bg = vec3(col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2])
+            c = bg + (fg - bg) * (cv / 16.0)
             store_rgb8(img, yi, xi, c, gain, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
     return tone
 
