@@ -37,6 +37,16 @@ class Model:
 
 
 def _tri_flags(mesh: Mesh) -> np.ndarray:
+    """Which painted features each triangle can show (``shading.F_*``), from its (|u|, v) box.
+
+    A pixel's (u, v) lies in its triangle's box, so a feature's flag is needed only where the box
+    meets the region in which ``shading.paint``'s checks for that feature can pass: |u| within
+    EYE_X +- 1.75 for the eyes, 0.7-5.6 for the brows, below MOUTH_HALF_W + 0.2 for the mouth, and
+    the nostrils' two ellipses (|u| 0.20-1.04, v -4.54 to -4.10), each with 0.01 cm to spare. The
+    v ranges of the eyes, brows and mouth depend on the identity and expression and are the
+    widest they reach. Pixels of unflagged triangles skip the feature's code, which is most of
+    its cost; the images do not depend on these boxes as long as they are wide enough.
+    """
     uv = mesh.uv[mesh.tris]  # [T, 3, 2]
     lo, hi = uv.min(axis=1), uv.max(axis=1)
     alo = np.where((lo[:, 0] <= 0) & (hi[:, 0] >= 0), 0.0, np.minimum(np.abs(lo[:, 0]), np.abs(hi[:, 0])))
@@ -47,10 +57,10 @@ def _tri_flags(mesh: Mesh) -> np.ndarray:
 
     head = mesh.part != PART_EAR
     flags = np.zeros(len(mesh.tris), np.int32)
-    flags |= np.where(box(EYE_X - 2.0, EYE_X + 2.0, -1.3, 1.4) & head, F_EYE, 0)
-    flags |= np.where(box(0.4, 6.0, 0.6, 3.4) & head, F_BROW, 0)
-    flags |= np.where(box(0.0, 3.2, MOUTH_Y - 1.6, MOUTH_Y + 1.3) & head, F_MOUTH, 0)
-    flags |= np.where(box(0.0, 1.4, -5.0, -3.6) & head, F_NOSTRIL, 0)
+    flags |= np.where(box(EYE_X - 1.76, EYE_X + 1.76, -1.3, 1.4) & head, F_EYE, 0)
+    flags |= np.where(box(0.69, 5.61, 0.6, 3.4) & head, F_BROW, 0)
+    flags |= np.where(box(0.0, 2.81, MOUTH_Y - 1.6, MOUTH_Y + 1.3) & head, F_MOUTH, 0)
+    flags |= np.where(box(0.19, 1.05, -4.55, -4.09) & head, F_NOSTRIL, 0)
     return flags
 
 

@@ -159,11 +159,18 @@ def rasterise(px, py, pz, tris, two_sided, zbuf, tid, bary):
         sx = xmin * SUBPIXEL
         inv = 1.0 / (sgn * area)
         z0, z1, z2 = pz[i0], pz[i1], pz[i2]
+        # Edge values at the start of the first row, then stepped per row and per pixel by exact
+        # integer adds (no multiplies in the row set-up: ~4% of the rasteriser).
+        sy = ymin * SUBPIXEL
+        r0 = a0x * (sy - y1) - a0y * (sx - x1)
+        r1 = a1x * (sy - y2) - a1y * (sx - x2)
+        r2 = a2x * (sy - y0) - a2y * (sx - x0)
+        s0, s1, s2 = a0x * SUBPIXEL, a1x * SUBPIXEL, a2x * SUBPIXEL
         for yi in range(ymin, ymax + 1):
-            sy = yi * SUBPIXEL
-            e0 = a0x * (sy - y1) - a0y * (sx - x1)
-            e1 = a1x * (sy - y2) - a1y * (sx - x2)
-            e2 = a2x * (sy - y0) - a2y * (sx - x0)
+            e0, e1, e2 = r0, r1, r2
+            r0 += s0
+            r1 += s1
+            r2 += s2
             yu = np.uint64(yi)
             inside = False
             for xi in range(xmin, xmax + 1):

@@ -239,20 +239,14 @@ EXPOSURE_STRENGTH = 0.7
 EXPOSURE_MIN, EXPOSURE_MAX = 0.8, 2.2
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
-def exposure(LIT, used, front):
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+def exposure(s, n):
     """Gain that brings the visible face's mean luminance towards EXPOSURE_TARGET.
 
     The brightness is estimated from the lit albedo (albedo x irradiance, LIT[:, 0:3] x LIT[:, 4:7])
-    at the visible vertices of the face's front, before any pixel is shaded, so the gain costs one
-    pass over the vertices.
+    at the visible vertices of the face's front, before any pixel is shaded: ``s`` is the sum of
+    their luminances and ``n`` their number, both summed up in the per-vertex lighting pass.
     """
-    s = 0.0
-    n = 0
-    for i in range(LIT.shape[0]):
-        if used[i] and front[i] > 0.5:
-            s += 0.299 * LIT[i, 0] * LIT[i, 4] + 0.587 * LIT[i, 1] * LIT[i, 5] + 0.114 * LIT[i, 2] * LIT[i, 6]
-            n += 1
     if n == 0:
         return 1.0
     mean = s / n
@@ -354,6 +348,7 @@ def render_one(
     # Tuples, not arrays, into the inlined helpers (see shading.paint).
     Pt = to_fixed_tuple(P, N_PARAMS)
     gt = to_fixed_tuple(gamma.ravel(), 27)
+    lum, n_lum = 0.0, 0  # for the exposure: luminance of the lit albedo at the visible front vertices
     for i in range(nv):
         if not used[i]:
             continue
@@ -371,6 +366,7 @@ def render_one(
         elif nz < -0.6:  # faces away: only culled triangles use it
             LIT[i, 3] = LIT[i, 4] = LIT[i, 5] = LIT[i, 6] = LIT[i, 7] = 0.0
             LIT[i, 8] = -10.0
+            n_lum += front[i] > 0.5  # unlit: adds nothing to ``lum`` but counts
             continue
         ir, ig, ib = sh_irradiance(gt, nx, ny, nz)
         LIT[i, 4], LIT[i, 5], LIT[i, 6] = max(ir, 0.0), max(ig, 0.0), max(ib, 0.0)
@@ -385,10 +381,13 @@ def render_one(
         LIT[i, 8] = hair_level(
             uv[i, 1], hair_w[i, 0], hair_w[i, 1], hair_w[i, 2], hair_w[i, 3], hair_w[i, 4], hair_w[i, 5], hair_w[i, 6], Pt
         )
+        if front[i] > 0.5:
+            lum += 0.299 * LIT[i, 0] * LIT[i, 4] + 0.587 * LIT[i, 1] * LIT[i, 5] + 0.114 * LIT[i, 2] * LIT[i, 6]
+            n_lum += 1
     background_params(rec[NOISE0:], h, w, bp)
     aa = 0.75 * D / scale  # one pixel in face-plane centimetres
     wb = bp[37]
-    k = exposure(LIT, used, front)
+    k = exposure(lum, n_lum)
     kr, kg, kb = k * (1.0 + wb), k, k * (1.0 - wb)
     sigma = bp[38]
     seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
