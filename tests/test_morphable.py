@@ -285,3 +285,27 @@ def test_sparse_blend_equals_the_dense_sum_of_kept_entries():
     blend(mean, ptr, starts, values, coeffs, out)
     expect = mean[None].astype(np.float64) + coeffs.astype(np.float64) @ kept.astype(np.float32).astype(np.float64)
     np.testing.assert_allclose(out, expect, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("size", [112, 40])
+def test_per_render_feature_flags_change_no_pixel(size):
+    """``shading.feature_reach`` clears a triangle's feature flag where this render cannot paint the
+    feature there; rendering with the static flags alone must give the same bytes, also for
+    identities and expressions at the extremes (thick or arched brows, full lips, wide-open or
+    closed eyes, open mouths) and at a small size, where a pixel spans more of the face."""
+    import dataclasses
+
+    fast = MorphableBackend(image_size=size)
+    slow = MorphableBackend(image_size=size)
+    ptr, tris, box = fast.model.features
+    assert ptr[-1] > 0 and len(tris) == ptr[-1] and box.shape[0] == len(tris)
+    slow.model = dataclasses.replace(slow.model, features=(np.zeros_like(ptr), tris[:0], box[:0]))
+    recs = Sampler(SamplingConfig(), 64, seed=5).batch([(c, 0) for c in range(64)]).coeffs
+    rng = np.random.default_rng(0)
+    albedo, expr = layout.SLICES["albedo"].start, layout.SLICES["expression"].start
+    for k in (11, 26, 27, 10, 23):  # brow thickness and arch, lip shape, brow density, lashes
+        recs[:, albedo + k] = rng.choice([-3.5, -2.0, 0.0, 2.0, 3.5], len(recs))
+    for k in (1, 2, 4, 5, 6, 15, 17, 21):  # jaw, brow raise, eye closing, blink, lips, squint
+        recs[:, expr + k] = rng.choice([-1.5, 0.0, 1.0, 2.5], len(recs))
+    a, b = fast.render(recs).images, slow.render(recs).images
+    assert np.array_equal(a, b), f"{(a != b).any(axis=-1).sum()} pixels differ"

@@ -14,7 +14,7 @@ import numpy as np
 from .basis import N_APPEARANCE, ONE_SIDED_EXPR, Basis, build_basis
 from .mesh import EYE_X, MOUTH_Y, PART_EAR, Mesh, build_mesh
 from .raster import sparse_blocks
-from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, hair_weights
+from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, feature_boxes, hair_weights
 from .textures import SENSOR_NOISE
 
 
@@ -30,6 +30,7 @@ class Model:
     tris: np.ndarray  # [T, 3] int32
     two_sided: np.ndarray  # [T] bool
     tri_flags: np.ndarray  # [T] int32
+    features: tuple  # the flagged triangles' terms for shading.feature_reach (shading.feature_boxes)
     uv: np.ndarray  # [N, 2] float64
     front: np.ndarray  # [N] float64
     hair_w: np.ndarray  # [N, 7] static hairline terms (shading.hair_weights)
@@ -71,6 +72,7 @@ def build_model() -> Model:
     one_sided = np.zeros(64, bool)
     one_sided[list(ONE_SIDED_EXPR)] = True
     n = len(mesh.verts)
+    flags = _tri_flags(mesh)
     return Model(
         mesh=mesh,
         basis=basis,
@@ -81,7 +83,8 @@ def build_model() -> Model:
         one_sided=one_sided,
         tris=np.ascontiguousarray(mesh.tris),
         two_sided=mesh.part == PART_EAR,
-        tri_flags=_tri_flags(mesh),
+        tri_flags=flags,
+        features=feature_boxes(mesh.uv, mesh.tris, flags),
         uv=np.ascontiguousarray(mesh.uv.astype(np.float64)),
         front=mesh.front.astype(np.float64),
         hair_w=np.ascontiguousarray(hair_weights(mesh.uv[:, 0], mesh.front)),

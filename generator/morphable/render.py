@@ -21,7 +21,7 @@ from .basis import (
     BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, SQUINT, UPPER_LIP_UP,
 )
 from .raster import rasterise, vertex_normals
-from .shading import hair_level, paint, sh_irradiance, smoothstep
+from .shading import feature_reach, hair_level, paint, sh_irradiance, smoothstep
 from .simd import N_INTERP, interp_rows, lane, load4, store_rgb8, vec3
 
 N_PARAMS = 64
@@ -255,7 +255,7 @@ def exposure(s, n):
 
 @njit(cache=True, fastmath=True, error_model="numpy")
 def render_one(
-    rec, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
+    rec, geo, albmod, mesh_tris, two_sided, feat_ptr, feat_tris, feat_box, dflags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
     lm_i, lm_w, template, tex_noise, img, lm_out, vis_out,
     V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
 ):
@@ -386,6 +386,7 @@ def render_one(
             n_lum += 1
     background_params(rec[NOISE0:], h, w, bp)
     aa = 0.75 * D / scale  # one pixel in face-plane centimetres
+    feature_reach(P, aa, feat_ptr, feat_tris, feat_box, dflags)
     wb = bp[37]
     k = exposure(lum, n_lum)
     kr, kg, kb = k * (1.0 + wb), k, k * (1.0 - wb)
@@ -438,7 +439,7 @@ def render_one(
                 alb, irr, hair_uv, bw = interp_rows(LIT, i0, i1, i2, np.float64(w0), np.float64(w1), w2)
                 hl12, hl48 = lane(alb, 3), lane(irr, 3)
                 a, spec, shin, occ = paint(
-                    alb, lane(hair_uv, 1), lane(hair_uv, 2), lane(hair_uv, 3), lane(hair_uv, 0), tri_flags[tu], bw, Pt, aa
+                    alb, lane(hair_uv, 1), lane(hair_uv, 2), lane(hair_uv, 3), lane(hair_uv, 0), dflags[tu], bw, Pt, aa
                 )
                 s = (hl12 + (hl48 - hl12) * (0.5 * shin)) * spec
                 c = (a * irr + spec_rgb * s) * occ
@@ -479,7 +480,7 @@ def render_one(
 
 @njit(cache=True, error_model="numpy")
 def render_batch(
-    coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
+    coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, feat_ptr, feat_tris, feat_box, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
     lm_i, lm_w, template, tex_noise, images, landmarks, visible, tones, ear0,
 ):
     nb, h, w = images.shape[0], images.shape[1], images.shape[2]
@@ -505,10 +506,11 @@ def render_batch(
     bp = np.zeros(BG_PARAMS)
     used = np.zeros(nv, np.bool_)
     won = np.zeros(mesh_tris.shape[0] + 1, np.bool_)
+    dflags = tri_flags.copy()  # this render's feature flags (shading.feature_reach)
     for b in range(nb):
         P[:] = 0.0
         tones[b] = render_one(
-            coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, tri_flags, uv, front, hair_w, beard_w,
-            blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, images[b], landmarks[b], visible[b],
+            coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, feat_ptr, feat_tris, feat_box, dflags,
+            uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, images[b], landmarks[b], visible[b],
             V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
         )

@@ -218,6 +218,80 @@ def paint(c, u, v, front, level, flags, beard_w, P, aa):
     return c, spec, shin, occl
 
 
+# Which feature-flagged triangles a render can paint on. ``model._tri_flags`` flags a triangle for
+# a feature where any identity or expression might put it there; most of the flagged pixels of a
+# given render then fail the feature's band checks in ``paint``, and reaching those checks costs
+# about as much as the painting. ``feature_reach`` clears a triangle's flag for this render where
+# its (|u|, v) box cannot meet the feature's band for this identity, expression and pixel size.
+# The bounds below follow ``paint``'s checks, a little wider (FEATURE_SLACK), so the images are
+# the same as with the static flags; tests/test_morphable.py compares the two.
+FEATURE_SLACK = 0.01
+
+
+def feature_boxes(uv, tris, flags):
+    """Static per-triangle terms of ``feature_reach``: (ptr, tris, box) with the triangles flagged
+    F_EYE, F_BROW and F_MOUTH in ptr[0]:ptr[1], ptr[1]:ptr[2], ptr[2]:ptr[3] of ``tris``, and per row
+    of ``box``: |u| range, v range, the brow's xn range and the range of its arch's sine, and the
+    mouth's largest r = sqrt(1 - (|u| / MOUTH_HALF_W)^2) and r^1.5."""
+    import numpy as np
+
+    tuv = uv[tris]
+    lo, hi = tuv.min(axis=1), tuv.max(axis=1)
+    alo = np.where((lo[:, 0] <= 0) & (hi[:, 0] >= 0), 0.0, np.minimum(np.abs(lo[:, 0]), np.abs(hi[:, 0])))
+    ahi = np.maximum(np.abs(lo[:, 0]), np.abs(hi[:, 0]))
+    xn_lo = (np.clip(alo, 0.7, 5.6) - 1.0) / 4.3
+    xn_hi = (np.clip(ahi, 0.7, 5.6) - 1.0) / 4.3
+    th_lo = np.pi * np.clip(xn_lo, 0.0, 1.0) ** 0.75
+    th_hi = np.pi * np.clip(xn_hi, 0.0, 1.0) ** 0.75
+    s_lo = np.minimum(np.sin(th_lo), np.sin(th_hi))
+    s_hi = np.where((th_lo <= np.pi / 2) & (th_hi >= np.pi / 2), 1.0, np.maximum(np.sin(th_lo), np.sin(th_hi)))
+    r2 = np.sqrt(np.maximum(1.0 - (alo / MOUTH_HALF_W) ** 2, 0.0))
+    box = np.stack([alo, ahi, lo[:, 1], hi[:, 1], xn_lo, xn_hi, s_lo, s_hi, r2, r2**1.5], axis=1)
+    sel = [np.flatnonzero(flags & f) for f in (F_EYE, F_BROW, F_MOUTH)]
+    ptr = np.cumsum([0] + [len(x) for x in sel]).astype(np.int64)
+    idx = np.concatenate(sel).astype(np.int64)
+    return ptr, idx, np.ascontiguousarray(box[idx])
+
+
+@njit(cache=True, fastmath=True)
+def feature_reach(P, aa, ptr, tris, box, dflags):
+    """Update ``dflags`` (the triangles' feature flags for this render) from P, the identity's and
+    expression's parameters, and ``aa``, the pixel footprint (see ``paint``)."""
+    # Eyes: the lower lid reaches at most (0.36 + 0.06 op) * 1.12 below its 0.04, the lashes 0.06 + aa
+    # and the crease 0.07 below the lid line (which is at least 0.04); the lid line, lashes and crease
+    # at most 0.04 + 0.52 * 1.22 op, + 0.12 + aa, + 0.38 op + 0.17 above the eye line (op: the
+    # wider-open eye's aperture).
+    op = max(P[45], P[46])
+    bot = min(min(0.04 - (0.36 + 0.06 * op) * 1.12 * min(op * 2.0, 1.0), -0.02) - aa, -0.03)
+    top = 0.04 + 0.52 * 1.22 * op + max(0.12 + aa, 0.38 * op + 0.17)
+    lo, hi = EYE_Y + bot - FEATURE_SLACK, EYE_Y + top + FEATURE_SLACK
+    for j in range(ptr[0], ptr[1]):
+        t = tris[j]
+        dflags[t] = (dflags[t] & ~F_EYE) | (F_EYE if box[j, 3] > lo and box[j, 2] < hi else 0)
+    # Brows: the centre line is base + arch * sine (ranges per triangle), the band reaches the
+    # half-width plus 0.25 either side of it.
+    k = 1.0 + 0.35 * P[30]
+    arch = 0.45 * (1.0 + 0.4 * P[44])
+    for j in range(ptr[1], ptr[2]):
+        half = max((0.28 - 0.18 * box[j, 4]) * k, (0.28 - 0.18 * box[j, 5]) * k, 0.04) + 0.25
+        a0, a1 = arch * box[j, 6], arch * box[j, 7]
+        lo = 1.5 - 0.25 * box[j, 5] + min(a0, a1) - half
+        hi = 1.5 - 0.25 * box[j, 4] + max(a0, a1) + half
+        t = tris[j]
+        dflags[t] = (dflags[t] & ~F_BROW) | (F_BROW if box[j, 3] > lo - FEATURE_SLACK and box[j, 2] < hi + FEATURE_SLACK else 0)
+    # Mouth: the lips from -(0.95 + 0.1 P54) r^1.5 - aa to |0.72 + 0.12 P54| r + 0.1 r^2 + aa about
+    # the lip line (r: the triangle's largest sqrt(1 - tt^2)), and the seam's gap.
+    lower = max(0.95 + 0.1 * P[54], 0.0)
+    upper = abs(0.72 + 0.12 * P[54])
+    for j in range(ptr[2], ptr[3]):
+        r = box[j, 8]
+        lo = min(-lower * box[j, 9], -MOUTH_GAP) - aa
+        hi = max(upper * r + 0.1 * r * r, MOUTH_GAP) + aa
+        lo, hi = MOUTH_Y + lo - FEATURE_SLACK, MOUTH_Y + hi + FEATURE_SLACK
+        t = tris[j]
+        dflags[t] = (dflags[t] & ~F_MOUTH) | (F_MOUTH if box[j, 3] > lo and box[j, 2] < hi else 0)
+
+
 def hair_weights(u, front):
     """Static per-vertex terms of ``hair_level``: [front blend, back blend, (|u|/4)^2, temple ramp, cap,
     sin(0.55 u), cos(0.55 u)] (the last two turn the hairline wave's sine into two products)."""
