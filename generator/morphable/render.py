@@ -15,7 +15,7 @@ from numba import njit
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .background import (
-    BG_PARAMS, N_DISTANCE, N_GAZE_U, N_GAZE_V, N_SEED, background, background_params, hash_uniform, phi,
+    BG_PARAMS, N_DISTANCE, N_GAZE_U, N_GAZE_V, N_SEED, background_grid, background_params, hash_uniform, phi,
 )
 from .basis import (
     BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, SQUINT, UPPER_LIP_UP,
@@ -394,7 +394,6 @@ def render_one(
     seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
     oy, ox = int(hash_uniform(seed, 0) * 256.0), int(hash_uniform(seed, 1) * 256.0)
     gh, gw = h // 4 + 2, w // 4 + 2
-    need = np.zeros((gh, gw), np.bool_)
     # Edge anti-aliasing needs a coverage estimate: the foreground mask filtered with a 3x3 tent
     # (separable, in integer sixteenths); 0 < cov < 16 only next to the silhouette. The image's
     # edges are replicated; with them outside the row loops, the loops vectorise (~2% of a render).
@@ -408,18 +407,10 @@ def render_one(
         dn = yi + 1 if yi < h - 1 else yi
         for xi in range(w):
             cov[yi, xi] = hsum[up, xi] + 2 * hsum[yi, xi] + hsum[dn, xi]
-        for xi in range(w):
-            if cov[yi, xi] < 16:
-                need[yi >> 2, xi >> 2] = True
-    # Backgrounds are smooth: evaluate on a 4-pixel grid and interpolate, at the grid nodes of the
-    # cells that show some background (``need``; the face hides about half of them).
+    # Backgrounds are smooth: evaluated on a 4-pixel grid (in vectors, see background_grid) and
+    # interpolated at the pixels that show them.
     grid = np.empty((gh, gw, 4))
-    for gy in range(gh):
-        for gx in range(gw):
-            y0, x0 = max(gy - 1, 0), max(gx - 1, 0)
-            if need[gy, gx] or need[y0, gx] or need[gy, x0] or need[y0, x0]:
-                grid[gy, gx, 0], grid[gy, gx, 1], grid[gy, gx, 2] = background(bp, 4.0 * gx, 4.0 * gy)
-                grid[gy, gx, 3] = 0.0
+    background_grid(bp, grid)
     gain = vec3(kr, kg, kb)
     spec_rgb = vec3(spec_c[0], spec_c[1], spec_c[2])
     for yi in range(h):

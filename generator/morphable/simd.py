@@ -132,6 +132,52 @@ def _vector_binop(op, instr):
 _vector_binop(operator.add, "fadd")
 _vector_binop(operator.sub, "fsub")
 _vector_binop(operator.mul, "fmul")
+_vector_binop(operator.truediv, "fdiv")
+
+
+@intrinsic
+def vec4(typingctx, a, b, c, d):
+    """A Vec4 from four floats."""
+    if not all(isinstance(x, types.Float) for x in (a, b, c, d)):
+        return None
+    sig = Vec4(a, b, c, d)
+
+    def codegen(context, builder, signature, args):
+        v = ir.Constant(_V4, ir.Undefined)
+        for j, (x, ty) in enumerate(zip(args, signature.args)):
+            v = builder.insert_element(v, context.cast(builder, x, ty, types.float64), ir.Constant(_I32, j))
+        return v
+
+    return sig, codegen
+
+
+@intrinsic
+def lane_at(typingctx, v, j):
+    """Lane ``j`` (a run-time index in 0-3, not checked) of a Vec4."""
+    if v != Vec4 or not isinstance(j, types.Integer):
+        return None
+    sig = types.float64(v, j)
+
+    def codegen(context, builder, signature, args):
+        return builder.extract_element(args[0], args[1])
+
+    return sig, codegen
+
+
+@intrinsic
+def clip01(typingctx, v):
+    """Each lane of a Vec4 clamped to [0, 1]."""
+    if v != Vec4:
+        return None
+    sig = Vec4(v)
+
+    def codegen(context, builder, signature, args):
+        x = args[0]
+        lo, hi = ir.Constant(_V4, [0.0] * 4), ir.Constant(_V4, [1.0] * 4)
+        x = builder.select(builder.fcmp_ordered(">", x, lo), x, lo)
+        return builder.select(builder.fcmp_ordered("<", x, hi), x, hi)
+
+    return sig, codegen
 
 
 @intrinsic
