@@ -1,15 +1,17 @@
-"""Explicit vector code for the pixel pass and the component blend: a four-lane float64 type for
-numba, and LLVM IR.
+"""Explicit vector code for the pixel pass, the component blend and the background grid: a
+four-lane float64 type for numba, and LLVM IR.
 
 LLVM's vectorisers leave the pixel pass scalar (its loop is too branchy to vectorise across
 pixels, and the SLP vectoriser packs neither the 13-attribute interpolation nor the colour
 arithmetic), so the vectors are spelled out here: ``Vec4``, a numba type held in one <4 x double>
-register, with ``+ - *``; ``interp_rows`` for the per-vertex attribute rows; ``store_rgb8`` for the
+register, with ``+ - * /``; ``interp_rows`` for the per-vertex attribute rows; ``store_rgb8`` for the
 8-bit output. Intrinsics emit their IR inline in the calling kernel, where LLVM optimises it with the
 rest. The arithmetic is the scalar code's, lane by lane and in the same order, so the images are
 byte-identical to those of the scalar pixel pass this replaced, which was ~7% slower per render.
 The blend's ``add_scaled_block`` adds one fixed-size block of a sparse component as a single
 16-wide multiply-add, the same per value as the scalar loop over variable-length runs it replaced.
+``vec4``, ``lane_at`` and ``clip01`` let ``background.background_grid`` evaluate four grid nodes at
+once.
 """
 
 from __future__ import annotations
