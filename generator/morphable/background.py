@@ -76,34 +76,6 @@ def background_params(noise, h, w, out):
     out[39] = 0.0
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
-def background(bp, x, y):
-    """Background colour at pixel (x, y) from the parameters of ``background_params``.
-
-    The definition; renders evaluate it four grid nodes at a time with ``background_grid``, which
-    must give the same bits (tests/test_morphable.py compares them)."""
-    t = (x - 0.5 * 0.0) * bp[6] + y * bp[7] + 0.5
-    if t < 0.0:
-        t = 0.0
-    elif t > 1.0:
-        t = 1.0
-    r = bp[0] + (bp[3] - bp[0]) * t
-    g = bp[1] + (bp[4] - bp[1]) * t
-    b = bp[2] + (bp[5] - bp[2]) * t
-    for k in range(3):
-        o = 8 + 7 * k
-        dx, dy = x - bp[o], y - bp[o + 1]
-        a = bp[o + 3] / (1.0 + (dx * dx + dy * dy) * bp[o + 2])
-        r += (bp[o + 4] - r) * a
-        g += (bp[o + 5] - g) * a
-        b += (bp[o + 6] - b) * a
-    s = bp[33]
-    ax = min(max((x - bp[29]) * s, 0.0), 1.0) * min(max((bp[30] - x) * s, 0.0), 1.0)
-    ay = min(max((y - bp[31]) * s, 0.0), 1.0) * min(max((bp[32] - y) * s, 0.0), 1.0)
-    a = ax * ay * 0.85
-    return r + (bp[34] - r) * a, g + (bp[35] - g) * a, b + (bp[36] - b) * a
-
-
 @njit(cache=True, inline="always")
 def hash_uniform(seed, i):
     """A uniform number in [0, 1) from (seed, i): counter-based, so order and batch do not matter."""
@@ -118,15 +90,17 @@ def hash_uniform(seed, i):
 
 @njit(cache=True, fastmath=True, error_model="numpy")
 def background_grid(bp, grid):
-    """``background`` at every node of a 4-pixel grid ([rows, cols, 4]: node (i, j) is pixel
-    (4 i, 4 j); RGB and an unused lane), four nodes of a column at a time in vector lanes (``simd``).
+    """Background colours at the nodes of a 4-pixel grid ([rows, cols, 4]: node (i, j) is pixel
+    (4 i, 4 j); RGB and an unused lane) from the parameters of ``background_params``: the gradient
+    between two colours, three soft blobs mixed over it, then the soft-edged rectangle.
 
-    The operations are ``background``'s, lane by lane. LLVM leaves the scalar loop scalar; in
-    vectors the whole grid costs less than the half of it a render reads did (~2% of a render), so
-    every node is computed and no map of the cells that show background is kept. Lanes run down a
-    column so that the products LLVM regroups (fast math) come out as in the scalar function; where
-    two soft edges of the rectangle meet it still groups one product differently, so a value there
-    can differ in its last bit (8 of 183,168 in the test), far below an output level.
+    Four nodes of a column at a time in vector lanes (``simd``): LLVM leaves the scalar loop scalar,
+    and in vectors the whole grid costs less than the half of it a render reads did (~2% of a
+    render), so every node is computed and no map of the cells that show background is kept. The
+    operations are those of the scalar per-node function this replaced, lane by lane; lanes run down
+    a column so that the products LLVM regroups (fast math) come out as they did there, except one
+    product where two soft edges of the rectangle meet, which can differ in its last bit (8 of
+    183,168 node values when this was measured), far below an output level.
     """
     gh, gw = grid.shape[0], grid.shape[1]
     s = bp[33]

@@ -79,12 +79,11 @@ class _Vec4Model(models.PrimitiveModel):
         super().__init__(dmm, fe_type, _V4)
 
 
-@intrinsic
-def vec3(typingctx, r, g, b):
-    """A Vec4 (r, g, b, 0) from three floats."""
-    if not all(isinstance(x, types.Float) for x in (r, g, b)):
+def _pack(typingctx, *xs):
+    """Signature and code for a Vec4 from floats (unlisted lanes are zero)."""
+    if not all(isinstance(x, types.Float) for x in xs):
         return None
-    sig = Vec4(r, g, b)
+    sig = Vec4(*xs)
 
     def codegen(context, builder, signature, args):
         v = ir.Constant(_V4, [0.0] * 4)
@@ -93,6 +92,18 @@ def vec3(typingctx, r, g, b):
         return v
 
     return sig, codegen
+
+
+@intrinsic
+def vec3(typingctx, r, g, b):
+    """A Vec4 (r, g, b, 0) from three floats."""
+    return _pack(typingctx, r, g, b)
+
+
+@intrinsic
+def vec4(typingctx, a, b, c, d):
+    """A Vec4 from four floats."""
+    return _pack(typingctx, a, b, c, d)
 
 
 @intrinsic
@@ -135,22 +146,6 @@ _vector_binop(operator.add, "fadd")
 _vector_binop(operator.sub, "fsub")
 _vector_binop(operator.mul, "fmul")
 _vector_binop(operator.truediv, "fdiv")
-
-
-@intrinsic
-def vec4(typingctx, a, b, c, d):
-    """A Vec4 from four floats."""
-    if not all(isinstance(x, types.Float) for x in (a, b, c, d)):
-        return None
-    sig = Vec4(a, b, c, d)
-
-    def codegen(context, builder, signature, args):
-        v = ir.Constant(_V4, ir.Undefined)
-        for j, (x, ty) in enumerate(zip(args, signature.args)):
-            v = builder.insert_element(v, context.cast(builder, x, ty, types.float64), ir.Constant(_I32, j))
-        return v
-
-    return sig, codegen
 
 
 @intrinsic
