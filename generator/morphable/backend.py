@@ -68,9 +68,9 @@ class MorphableBackend(Backend):
         visible = np.empty((nb, 5), np.bool_)
         tones = np.empty(nb, np.float64)
         render_batch(
-            coeffs, geo, albmod, m.tris, m.two_sided, m.tri_flags, *m.features, m.uv, m.front, m.hair_w, m.basis.beard, m.basis.blush,
-            m.basis.eye_area, m.basis.nose, m.basis.cavity, mesh.landmarks, mesh.landmark_w, self.template, m.tex_noise,
-            images, landmarks, visible, tones, mesh.ear_range[0],
+            coeffs, geo, albmod, m.tris, m.two_sided, m.tri_flags, *m.features, m.uv, m.front, m.hair_w, m.basis.beard,
+            m.basis.blush, m.basis.eye_area, m.basis.nose, m.basis.cavity, mesh.landmarks, mesh.landmark_w, self.template,
+            m.tex_noise, images, landmarks, visible, tones, mesh.ear_range[0],
         )
         meta = [
             {"visible": [bool(x) for x in visible[b]], "skin_tone": round(float(tones[b]), 3)} for b in range(nb)

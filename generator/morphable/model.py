@@ -14,7 +14,7 @@ import numpy as np
 from .basis import N_APPEARANCE, ONE_SIDED_EXPR, Basis, build_basis
 from .mesh import EYE_X, MOUTH_Y, PART_EAR, Mesh, build_mesh
 from .raster import sparse_blocks
-from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, feature_boxes, hair_weights
+from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, feature_boxes, hair_weights, uv_boxes
 from .textures import SENSOR_NOISE
 
 
@@ -48,10 +48,7 @@ def _tri_flags(mesh: Mesh) -> np.ndarray:
     widest they reach. Pixels of unflagged triangles skip the feature's code, which is most of
     its cost; the images do not depend on these boxes as long as they are wide enough.
     """
-    uv = mesh.uv[mesh.tris]  # [T, 3, 2]
-    lo, hi = uv.min(axis=1), uv.max(axis=1)
-    alo = np.where((lo[:, 0] <= 0) & (hi[:, 0] >= 0), 0.0, np.minimum(np.abs(lo[:, 0]), np.abs(hi[:, 0])))
-    ahi = np.maximum(np.abs(lo[:, 0]), np.abs(hi[:, 0]))
+    lo, hi, alo, ahi = uv_boxes(mesh.uv, mesh.tris)
 
     def box(u0, u1, v0, v1):
         return (ahi >= u0) & (alo <= u1) & (hi[:, 1] >= v0) & (lo[:, 1] <= v1)

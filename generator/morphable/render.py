@@ -255,8 +255,8 @@ def exposure(s, n):
 
 @njit(cache=True, fastmath=True, error_model="numpy")
 def render_one(
-    rec, geo, albmod, mesh_tris, two_sided, feat_ptr, feat_tris, feat_box, dflags, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
-    lm_i, lm_w, template, tex_noise, img, lm_out, vis_out,
+    rec, geo, albmod, mesh_tris, two_sided, feat_ptr, feat_tris, feat_box, dflags, uv, front, hair_w, beard_w,
+    blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, img, lm_out, vis_out,
     V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
 ):
     """Render one record into ``img`` [H, W, 3] uint8; returns the skin-tone value in [0, 1]."""
@@ -471,8 +471,8 @@ def render_one(
 
 @njit(cache=True, error_model="numpy")
 def render_batch(
-    coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, feat_ptr, feat_tris, feat_box, uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity,
-    lm_i, lm_w, template, tex_noise, images, landmarks, visible, tones, ear0,
+    coeffs, geo, albmod, mesh_tris, two_sided, tri_flags, feat_ptr, feat_tris, feat_box, uv, front, hair_w, beard_w,
+    blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, images, landmarks, visible, tones, ear0,
 ):
     nb, h, w = images.shape[0], images.shape[1], images.shape[2]
     nv = uv.shape[0]
@@ -502,6 +502,7 @@ def render_batch(
         P[:] = 0.0
         tones[b] = render_one(
             coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, feat_ptr, feat_tris, feat_box, dflags,
-            uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, images[b], landmarks[b], visible[b],
+            uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, images[b],
+            landmarks[b], visible[b],
             V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
         )

@@ -228,17 +228,22 @@ def paint(c, u, v, front, level, flags, beard_w, P, aa):
 FEATURE_SLACK = 0.01
 
 
+def uv_boxes(uv, tris):
+    """Each triangle's (u, v) box, lo [T, 2] and hi [T, 2], and its |u| range (alo, ahi): a pixel's
+    interpolated (u, v) lies inside its triangle's box."""
+    tuv = uv[tris]
+    lo, hi = tuv.min(axis=1), tuv.max(axis=1)
+    alo = np.where((lo[:, 0] <= 0) & (hi[:, 0] >= 0), 0.0, np.minimum(np.abs(lo[:, 0]), np.abs(hi[:, 0])))
+    ahi = np.maximum(np.abs(lo[:, 0]), np.abs(hi[:, 0]))
+    return lo, hi, alo, ahi
+
+
 def feature_boxes(uv, tris, flags):
     """Static per-triangle terms of ``feature_reach``: (ptr, tris, box) with the triangles flagged
     F_EYE, F_BROW and F_MOUTH in ptr[0]:ptr[1], ptr[1]:ptr[2], ptr[2]:ptr[3] of ``tris``, and per row
     of ``box``: |u| range, v range, the brow's xn range and the range of its arch's sine, and the
     mouth's largest r = sqrt(1 - (|u| / MOUTH_HALF_W)^2) and r^1.5."""
-    import numpy as np
-
-    tuv = uv[tris]
-    lo, hi = tuv.min(axis=1), tuv.max(axis=1)
-    alo = np.where((lo[:, 0] <= 0) & (hi[:, 0] >= 0), 0.0, np.minimum(np.abs(lo[:, 0]), np.abs(hi[:, 0])))
-    ahi = np.maximum(np.abs(lo[:, 0]), np.abs(hi[:, 0]))
+    lo, hi, alo, ahi = uv_boxes(uv, tris)
     xn_lo = (np.clip(alo, 0.7, 5.6) - 1.0) / 4.3
     xn_hi = (np.clip(ahi, 0.7, 5.6) - 1.0) / 4.3
     th_lo = np.pi * np.clip(xn_lo, 0.0, 1.0) ** 0.75
@@ -277,8 +282,9 @@ def feature_reach(P, aa, ptr, tris, box, dflags):
         a0, a1 = arch * box[j, 6], arch * box[j, 7]
         lo = 1.5 - 0.25 * box[j, 5] + min(a0, a1) - half
         hi = 1.5 - 0.25 * box[j, 4] + max(a0, a1) + half
+        lo, hi = lo - FEATURE_SLACK, hi + FEATURE_SLACK
         t = tris[j]
-        dflags[t] = (dflags[t] & ~F_BROW) | (F_BROW if box[j, 3] > lo - FEATURE_SLACK and box[j, 2] < hi + FEATURE_SLACK else 0)
+        dflags[t] = (dflags[t] & ~F_BROW) | (F_BROW if box[j, 3] > lo and box[j, 2] < hi else 0)
     # Mouth: the lips from -(0.95 + 0.1 P54) r^1.5 - aa to |0.72 + 0.12 P54| r + 0.1 r^2 + aa about
     # the lip line (r: the triangle's largest sqrt(1 - tt^2)), and the seam's gap.
     lower = max(0.95 + 0.1 * P[54], 0.0)
