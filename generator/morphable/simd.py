@@ -26,16 +26,23 @@ _F64 = ir.DoubleType()
 _V4 = ir.VectorType(_F64, 4)
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
-_BROADCAST = ir.Constant(ir.VectorType(_I32, 4), [0, 0, 0, 0])
 
 N_INTERP = 13  # attributes per vertex row that ``interp_rows`` reads (render.N_ATTR)
 BLOCK = 16  # values per block of the sparse component blend (``add_scaled_block``, raster.blend)
 
 
-def _splat(builder, value):
-    """A float broadcast to all four lanes."""
-    one = builder.insert_element(ir.Constant(_V4, ir.Undefined), value, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(one, ir.Constant(_V4, ir.Undefined), _BROADCAST)
+def _splat(builder, value, vtype=_V4):
+    """A float broadcast to every lane of ``vtype``."""
+    one = builder.insert_element(ir.Constant(vtype, ir.Undefined), value, ir.Constant(_I32, 0))
+    lanes = ir.Constant(ir.VectorType(_I32, vtype.count), [0] * vtype.count)
+    return builder.shuffle_vector(one, ir.Constant(vtype, ir.Undefined), lanes)
+
+
+def _clamp(builder, x, lo, hi):
+    """Each lane of a <4 x double> limited to [lo, hi] (ordered compares: a NaN becomes ``lo``)."""
+    lo, hi = ir.Constant(_V4, [lo] * 4), ir.Constant(_V4, [hi] * 4)
+    x = builder.select(builder.fcmp_ordered(">", x, lo), x, lo)
+    return builder.select(builder.fcmp_ordered("<", x, hi), x, hi)
 
 
 def _fast(instr):
@@ -169,10 +176,7 @@ def clip01(typingctx, v):
     sig = Vec4(v)
 
     def codegen(context, builder, signature, args):
-        x = args[0]
-        lo, hi = ir.Constant(_V4, [0.0] * 4), ir.Constant(_V4, [1.0] * 4)
-        x = builder.select(builder.fcmp_ordered(">", x, lo), x, lo)
-        return builder.select(builder.fcmp_ordered("<", x, hi), x, hi)
+        return _clamp(builder, args[0], 0.0, 1.0)
 
     return sig, codegen
 
@@ -254,8 +258,7 @@ def add_scaled_block(typingctx, out, start, c, values, j):
     def codegen(context, builder, signature, args):
         dst = _address(context, builder, signature.args[0], args[0], [args[1]], vec.as_pointer())
         src = _address(context, builder, signature.args[3], args[3], [args[4]], vec.as_pointer())
-        one = builder.insert_element(ir.Constant(vec, ir.Undefined), args[2], ir.Constant(_I32, 0))
-        scale = builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(_I32, BLOCK), [0] * BLOCK))
+        scale = _splat(builder, args[2], vec)
         total = _fast(builder.fadd(builder.load(dst, align=4), _fast(builder.fmul(scale, builder.load(src, align=4)))))
         builder.store(total, dst, align=4)
         return context.get_dummy_value()
@@ -280,9 +283,7 @@ def store_rgb8(typingctx, img, yi, xi, c, gain, noise):
         noise = _splat(builder, context.cast(builder, args[5], signature.args[5], types.float64))
         x = _fast(builder.fadd(_fast(builder.fmul(c, gain)), noise))
         x = _fast(builder.fadd(_fast(builder.fmul(x, ir.Constant(_V4, [255.0] * 4))), ir.Constant(_V4, [0.5] * 4)))
-        lo, hi = ir.Constant(_V4, [0.0] * 4), ir.Constant(_V4, [255.0] * 4)
-        x = builder.select(builder.fcmp_ordered(">", x, lo), x, lo)
-        x = builder.select(builder.fcmp_ordered("<", x, hi), x, hi)
+        x = _clamp(builder, x, 0.0, 255.0)
         q = builder.fptosi(x, ir.VectorType(_I32, 4))
         base = _address(context, builder, signature.args[0], args[0], args[1:3], ir.IntType(8).as_pointer())
         for j in range(3):
