@@ -288,6 +288,43 @@ def test_background_grid_follows_its_formula():
             assert (grid[: shape[0], :, 3] == 0).all() and np.isnan(grid[shape[0]]).all()
 
 
+def test_sh_irradiance_follows_the_deep3d_formula():
+    """``shading.sh_irradiance`` (the channels in vector lanes) against the formula in the module's
+    docstring, written out in numpy: for random normals and coefficients, and for the axis
+    directions, where each basis function is easy to check by hand."""
+    from numba import njit
+
+    from generator.morphable.shading import sh_irradiance, sh_rgb
+    from generator.morphable.simd import lane
+
+    @njit(fastmath=True)
+    def run(gamma, normals):
+        G = sh_rgb(gamma)
+        out = np.empty((normals.shape[0], 4))
+        for i in range(normals.shape[0]):
+            v = sh_irradiance(G, normals[i, 0], normals[i, 1], normals[i, 2])
+            out[i] = lane(v, 0), lane(v, 1), lane(v, 2), lane(v, 3)
+        return out
+
+    a = np.array([np.pi, 2 * np.pi / np.sqrt(3), 2 * np.pi / np.sqrt(8)])
+    c = np.array([1 / np.sqrt(4 * np.pi), np.sqrt(3) / np.sqrt(4 * np.pi), 3 * np.sqrt(5) / np.sqrt(12 * np.pi)])
+    rng = np.random.default_rng(5)
+    normals = rng.normal(size=(500, 3))
+    normals = np.concatenate([np.eye(3), -np.eye(3), normals / np.linalg.norm(normals, axis=1, keepdims=True)])
+    x, y, z = normals.T
+    Y = np.stack([
+        a[0] * c[0] * np.ones_like(x), -a[1] * c[1] * y, a[1] * c[1] * z, -a[1] * c[1] * x,
+        a[2] * c[2] * x * y, -a[2] * c[2] * y * z, a[2] * c[2] * (3 * z**2 - 1) / (2 * np.sqrt(3)),
+        -a[2] * c[2] * x * z, a[2] * c[2] * (x**2 - y**2) / 2,
+    ], axis=1)
+    for _ in range(3):
+        gamma = rng.normal(size=(3, 9)) * 0.4
+        gamma[:, 0] += 0.8
+        out = run(gamma, normals)
+        np.testing.assert_allclose(out[:, :3], Y @ gamma.T, rtol=0.0, atol=1e-12)
+        assert (out[:, 3] == 0).all()
+
+
 def test_sparse_blend_equals_the_dense_sum_of_kept_entries():
     """The block-packed blend adds every kept basis entry exactly once, in component order, up to the
     last value of a row whose length is no multiple of the block (its last block starts at

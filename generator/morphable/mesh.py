@@ -30,7 +30,15 @@ MOUTH_GAP = 0.035  # half-height of the lip seam band (two vertex rows bracket i
 CHIN_Y = -11.5
 TOP_Y = 11.8
 
-N_COLS = 52  # around the head, dense on the face
+# Tessellation: N_COLS columns around the head (dense on the face), N_FACE_ROWS rows from the chin
+# to the forehead (0.54 cm apart, ~3 pixels at 112x112), plus the two rows that bracket the lip seam.
+# Everything a face shows at pixel scale (eyes, brows, lips, hairline, skin texture) is drawn per
+# pixel in (u, v), so the mesh carries only the smooth shape and lighting. Version 6 went from 52 x 38
+# (5,832 triangles) to 44 x 30 (4,264): bench/quality.py's detector and recogniser measure no
+# difference (3,000 images: detection 91.0 -> 91.4%, ROC AUC 0.918 -> 0.922), and renders are ~13%
+# faster.
+N_COLS = 44
+N_FACE_ROWS = 30
 EAR_ROWS, EAR_COLS = 10, 7
 
 PART_HEAD, PART_EAR = 0, 1
@@ -86,7 +94,7 @@ _CAP_Y = 4.0
 
 def _rows() -> np.ndarray:
     neck = [-23.0, -20.0, -17.5, -15.5, -14.0, -13.1, -12.5, -12.1]
-    face = list(np.linspace(-11.7, 4.0, 38))
+    face = list(np.linspace(-11.7, 4.0, N_FACE_ROWS))
     face = [y for y in face if abs(y - MOUTH_Y) > 0.2]
     face += [MOUTH_Y - MOUTH_GAP, MOUTH_Y + MOUTH_GAP]
     cap = list(_CAP_Y + (TOP_Y - _CAP_Y) * np.sin(np.linspace(0, np.pi / 2, 9)[1:]))

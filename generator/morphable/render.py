@@ -21,7 +21,7 @@ from .basis import (
     BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, SQUINT, UPPER_LIP_UP,
 )
 from .raster import rasterise, vertex_normals
-from .shading import feature_reach, hair_level, paint, sh_irradiance, smoothstep
+from .shading import feature_reach, hair_level, paint, sh_irradiance, sh_rgb, smoothstep
 from .simd import N_INTERP, interp_rows, lane, load4, store_rgb8, vec3
 
 N_PARAMS = 64
@@ -257,7 +257,7 @@ def exposure(s, n):
 def render_one(
     rec, geo, albmod, mesh_tris, two_sided, feat_ptr, feat_tris, feat_box, dflags, uv, front, hair_w, beard_w,
     blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, img, lm_out, vis_out,
-    V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
+    V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won, edges,
 ):
     """Render one record into ``img`` [H, W, 3] uint8; returns the skin-tone value in [0, 1]."""
     h, w = img.shape[0], img.shape[1]
@@ -347,7 +347,7 @@ def render_one(
     sr, sg, sb = P[14], P[15], P[16]
     # Tuples, not arrays, into the inlined helpers (see shading.paint).
     Pt = to_fixed_tuple(P, N_PARAMS)
-    gt = to_fixed_tuple(gamma.ravel(), 27)
+    G = sh_rgb(gamma)  # nine vectors (RGB lanes), see shading.sh_irradiance
     lum, n_lum = 0.0, 0  # for the exposure: luminance of the lit albedo at the visible front vertices
     for i in range(nv):
         if not used[i]:
@@ -368,7 +368,8 @@ def render_one(
             LIT[i, 8] = -10.0
             n_lum += front[i] > 0.5  # unlit: adds nothing to ``lum`` but counts
             continue
-        ir, ig, ib = sh_irradiance(gt, nx, ny, nz)
+        irr = sh_irradiance(G, nx, ny, nz)
+        ir, ig, ib = lane(irr, 0), lane(irr, 1), lane(irr, 2)
         LIT[i, 4], LIT[i, 5], LIT[i, 6] = max(ir, 0.0), max(ig, 0.0), max(ib, 0.0)
         nh = nx * hx + ny * hy + nz * hz
         s12 = 0.0
@@ -413,6 +414,7 @@ def render_one(
     background_grid(bp, grid)
     gain = vec3(kr, kg, kb)
     spec_rgb = vec3(spec_c[0], spec_c[1], spec_c[2])
+    n_edges = 0
     for yi in range(h):
         for xi in range(w):
             t = tid[yi, xi]
@@ -439,33 +441,33 @@ def render_one(
                 # Only silhouette pixels are read back (a covered pixel next to an uncovered one
                 # has cov < 16 itself), so only they keep their linear colour.
                 col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2] = lane(c, 0), lane(c, 1), lane(c, 2)
+                edges[n_edges, 0], edges[n_edges, 1] = yi, xi  # listed: the pass below visits only these
+                n_edges += 1
             else:
                 store_rgb8(img, yi, xi, c, gain, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
     # Silhouette pixels, now that every neighbour's colour is known.
-    for yi in range(h):
-        for xi in range(w):
-            cv = cov[yi, xi]
-            if cv == 0 or cv == 16:
-                continue
-            if mask[yi, xi]:
-                fg = vec3(col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2])
-                bg = _bg_at(grid, xi, yi)
-            else:
-                # Foreground colour here: the tent-weighted mean of the covered neighbours.
-                fr = fg_ = fb = 0.0
-                for dyy in range(-1, 2):
-                    yy = min(max(yi + dyy, 0), h - 1)
-                    for dxx in range(-1, 2):
-                        xx = min(max(xi + dxx, 0), w - 1)
-                        if mask[yy, xx]:
-                            wt = (2 - abs(dyy)) * (2 - abs(dxx))
-                            fr += wt * col[yy, xx, 0]
-                            fg_ += wt * col[yy, xx, 1]
-                            fb += wt * col[yy, xx, 2]
-                fg = vec3(fr / cv, fg_ / cv, fb / cv)
-                bg = vec3(col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2])
-            c = bg + (fg - bg) * (cv / 16.0)
-            store_rgb8(img, yi, xi, c, gain, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
+    for k in range(n_edges):
+        yi, xi = edges[k, 0], edges[k, 1]
+        cv = cov[yi, xi]
+        if mask[yi, xi]:
+            fg = vec3(col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2])
+            bg = _bg_at(grid, xi, yi)
+        else:
+            # Foreground colour here: the tent-weighted mean of the covered neighbours.
+            fr = fg_ = fb = 0.0
+            for dyy in range(-1, 2):
+                yy = min(max(yi + dyy, 0), h - 1)
+                for dxx in range(-1, 2):
+                    xx = min(max(xi + dxx, 0), w - 1)
+                    if mask[yy, xx]:
+                        wt = (2 - abs(dyy)) * (2 - abs(dxx))
+                        fr += wt * col[yy, xx, 0]
+                        fg_ += wt * col[yy, xx, 1]
+                        fb += wt * col[yy, xx, 2]
+            fg = vec3(fr / cv, fg_ / cv, fb / cv)
+            bg = vec3(col[yi, xi, 0], col[yi, xi, 1], col[yi, xi, 2])
+        c = bg + (fg - bg) * (cv / 16.0)
+        store_rgb8(img, yi, xi, c, gain, tex_noise[(yi + oy) & 255, (xi + ox) & 255] * sigma)
     return tone
 
 
@@ -497,6 +499,7 @@ def render_batch(
     bp = np.zeros(BG_PARAMS)
     used = np.zeros(nv, np.bool_)
     won = np.zeros(mesh_tris.shape[0] + 1, np.bool_)
+    edges = np.empty((h * w, 2), np.int64)  # a render's silhouette pixels, in scan order
     dflags = tri_flags.copy()  # this render's feature flags (shading.feature_reach)
     for b in range(nb):
         P[:] = 0.0
@@ -504,5 +507,5 @@ def render_batch(
             coeffs[b].astype(np.float64), geo[b], albmod[b], mesh_tris, two_sided, feat_ptr, feat_tris, feat_box, dflags,
             uv, front, hair_w, beard_w, blush_w, eye_w, nose_w, cavity, lm_i, lm_w, template, tex_noise, images[b],
             landmarks[b], visible[b],
-            V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won,
+            V, SX, SY, SZ, NRM, LIT, zbuf, tid, bary, col, mask, hsum, cov, P, bp, ear0, used, won, edges,
         )
