@@ -25,7 +25,9 @@ class MorphableBackend(Backend):
     """Renders coefficient records with the procedural morphable head (see the package docstring).
 
     The model is built and the kernels compiled (or loaded from numba's on-disk cache) once per
-    process, on first use; a record renders to the same pixels alone or in any batch.
+    process, on first use; a record renders to the same pixels alone or in any batch. An instance
+    keeps scratch buffers between calls, so it renders from one thread at a time (the pipeline runs
+    one per worker process).
     """
 
     name = "morphable"
