@@ -47,6 +47,10 @@ def _csv_floats(value: str | None) -> list[float] | None:
               help="Decoded real images (--real DIR) kept in memory per loader worker, in MB [default: 1024; 0: off].")
 @click.option("--resampled", is_flag=True, default=None, help="Draw shards with replacement (multi-node, many shards).")
 @click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
+@click.option("--augment", help="Augmentation of synthetic images: default, light, strong or off (camera effects, "
+                                "warps, colour, occluders; see trainer/augment.py) [default: default].")
+@click.option("--no-augment", is_flag=True, help="Same as --augment off.")
+@click.option("--augment-real/--no-augment-real", default=None, help="Augment the real images of domain mixup too.")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on GPU (default on).")
 @click.option("--seed", type=int)
 @click.option("--num-classes", type=int, help="Synthetic classes, for shards without a manifest.")
@@ -55,7 +59,7 @@ def _csv_floats(value: str | None) -> list[float] | None:
 @click.option("--val", help="Pairs set evaluated after every epoch: a 'synth pairs' dir, pairs.txt or .bin.")
 @click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--resume", help="Continue from a checkpoint.pt (or a run directory holding one).")
-def train(config_name, no_dm, real_only, lr_steps, no_flip, resume, **options):
+def train(config_name, no_dm, real_only, lr_steps, no_flip, no_augment, resume, **options):
     """Train an ArcFace backbone on synthetic shards, optionally with domain mixup on real faces.
 
     \b
@@ -72,6 +76,10 @@ def train(config_name, no_dm, real_only, lr_steps, no_flip, resume, **options):
     options["mode"] = "syn" if no_dm else "real" if real_only else None
     options["lr_steps"] = _csv_floats(lr_steps)
     options["flip"] = False if no_flip else None
+    if no_augment:
+        if options.get("augment") not in (None, "off"):
+            raise SynthError("--no-augment and --augment exclude each other: pick one")
+        options["augment"] = "off"
     cfg = TrainConfig.load(config_name, **options)
     summary = run(cfg, resume=resume)
     if summary["rank"] != 0:

@@ -19,6 +19,8 @@ from generator.registry import normalise_size
 from synthface.errors import SynthError
 from synthface.options import reject_unknown
 
+from .augment import parse_augment
+
 MODES = ("dm", "syn", "real")
 SCHEDULES = ("step", "cosine")
 
@@ -59,6 +61,8 @@ class TrainConfig:
     resampled: bool = False
     flip: bool = True
     crop: float = 1.0
+    augment: Any = "default"  # synthetic images: a preset (default, light, strong, off) or a mapping of options
+    augment_real: bool = False  # augment the real images of domain mixup too
     amp: bool = True
     seed: int = 0
     num_classes: int | None = None  # only for shards without a manifest
@@ -77,6 +81,7 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise SynthError(f"unknown lr schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         check_real_cache_mb(self.real_cache_mb)
+        self.augment = parse_augment(self.augment)
         for name in ("batch_size", "epochs"):
             if int(getattr(self, name)) < 1:
                 raise SynthError(f"{name.replace('_', '-')} must be at least 1")
@@ -97,6 +102,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["image_size"] = list(self.image_size)
+        out["augment"] = self.augment.to_dict()
         return out
 
 
