@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from generator.discofacegan import DiscoFaceGANBackend, testing
-from generator.sampler import Sampler, SamplingConfig
+from synthface.generator.discofacegan import DiscoFaceGANBackend, testing
+from synthface.generator.sampler import Sampler, SamplingConfig
 
 
 def main() -> None:

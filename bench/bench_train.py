@@ -25,9 +25,9 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from trainer import backbones, data, imaging
-from trainer.losses import MarginSoftmax
-from trainer.mixup import DomainMixer
+from synthface.trainer import backbones, data, imaging
+from synthface.trainer.losses import MarginSoftmax
+from synthface.trainer.mixup import DomainMixer
 
 
 def _make_inputs(tmp: str, size: int) -> tuple[str, str]:

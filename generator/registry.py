@@ -2,8 +2,9 @@
 
 A backend renders a batch of coefficient records (see ``layout``) into aligned uint8 images, the
 five alignment landmarks in output pixels, and per-sample metadata. Built-in backends are listed
-here by import path, so importing the registry stays cheap; third parties register theirs under
-the ``synthface.generators`` entry-point group::
+here by import path, so importing the registry stays cheap; third parties subclass
+``synthface.generator.registry.Backend`` and register theirs under the ``synthface.generators``
+entry-point group::
 
     [project.entry-points."synthface.generators"]
     mybackend = "mypackage.module:MyBackend"
@@ -25,8 +26,8 @@ from .sampler import GaussianPrior, SamplingConfig
 ENTRY_POINT_GROUP = "synthface.generators"
 
 BUILTIN: dict[str, str] = {
-    "morphable": "generator.morphable:MorphableBackend",
-    "discofacegan": "generator.discofacegan:DiscoFaceGANBackend",
+    "morphable": "synthface.generator.morphable:MorphableBackend",
+    "discofacegan": "synthface.generator.discofacegan:DiscoFaceGANBackend",
 }
 
 
@@ -119,7 +120,7 @@ def _from_path(path: str) -> type[Backend]:
         if obj is None:
             raise SynthError(f"generator {path!r}: module {module!r} has no {attr!r}")
     if not (isinstance(obj, type) and issubclass(obj, Backend)):
-        raise SynthError(f"generator {path!r} is not a generator.registry.Backend subclass")
+        raise SynthError(f"generator {path!r} is not a synthface.generator.registry.Backend subclass")
     return obj
 
 

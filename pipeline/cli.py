@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from generator.cli import sampling_options, sampling_overrides
 from synthface.errors import SynthError
+from synthface.generator.cli import sampling_options, sampling_overrides
 from synthface.options import key_values
 
 from . import schema

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from generator import registry
-from generator.sampler import SamplingConfig
 from synthface.errors import SynthError
+from synthface.generator import registry
+from synthface.generator.sampler import SamplingConfig
 from synthface.options import reject_unknown
 
 from . import schema
@@ -128,7 +128,7 @@ class BuildConfig:
 
 
 def recipe_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("manifests").iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in resources.files("synthface.manifests").iterdir() if p.name.endswith(".yaml"))
 
 
 def find_recipe(name_or_path: str) -> Path:
@@ -138,7 +138,7 @@ def find_recipe(name_or_path: str) -> Path:
         return path
     if "/" not in name_or_path and "\\" not in name_or_path:
         stem = name_or_path[:-5] if name_or_path.endswith(".yaml") else name_or_path
-        shipped = resources.files("manifests") / f"{stem}.yaml"
+        shipped = resources.files("synthface.manifests") / f"{stem}.yaml"
         if shipped.is_file():
             return Path(str(shipped))
     raise SynthError(

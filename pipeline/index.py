@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from generator import layout
-from generator.sampler import SampleBatch
+from synthface.generator import layout
+from synthface.generator.sampler import SampleBatch
 
 from . import schema
 

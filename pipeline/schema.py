@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from generator import layout
+from synthface.generator import layout
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"

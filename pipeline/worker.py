@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 
-from generator import registry
-from generator.sampler import Sampler
+from synthface.generator import registry
+from synthface.generator.sampler import Sampler
 
 from . import index, plan, schema, writer
 from .config import BuildConfig

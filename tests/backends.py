@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from generator import layout
-from generator.registry import Backend, RenderResult
+from synthface.generator import layout
+from synthface.generator.registry import Backend, RenderResult
 
 ARCFACE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
@@ -84,8 +84,8 @@ class FaultyBackend(ShapesBackend):
 
 def noise0(cfg: Any, shard: int) -> float:
     """noise[0] of the first record of ``shard`` under ``cfg`` (a BuildConfig): the fault trigger."""
-    from generator.sampler import Sampler
-    from pipeline import plan
+    from synthface.generator.sampler import Sampler
+    from synthface.pipeline import plan
 
     cls, img = plan.shard_samples(cfg, shard)
     batch = Sampler(cfg.sampling, cfg.ids, cfg.seed).batch([(cls[0], img[0])])

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from generator import layout, registry
-from generator.align import ARCFACE_112, template_for
-from generator.discofacegan import DiscoFaceGANBackend, DiscoFaceGANPrior, align, convert, ops, testing
-from generator.discofacegan.backend import load_weights
-from generator.discofacegan.networks import GeneratorConfig
-from generator.sampler import IDENTITY_STREAM, Sampler, SamplingConfig, generator_for
 from synthface.errors import SynthError
+from synthface.generator import layout, registry
+from synthface.generator.align import ARCFACE_112, template_for
+from synthface.generator.discofacegan import DiscoFaceGANBackend, DiscoFaceGANPrior, align, convert, ops, testing
+from synthface.generator.discofacegan.backend import load_weights
+from synthface.generator.discofacegan.networks import GeneratorConfig
+from synthface.generator.sampler import IDENTITY_STREAM, Sampler, SamplingConfig, generator_for
 
 SMALL = GeneratorConfig(resolution=64, fmap_base=256, fmap_max=32, fused_min_resolution=32)
 

@@ -13,9 +13,9 @@ from test_trainer_shards import write_dataset, write_real_folder
 
 from synthface.cli import main
 from synthface.errors import SynthError
-from trainer import export
-from trainer.config import TrainConfig
-from trainer.train import train
+from synthface.trainer import export
+from synthface.trainer.config import TrainConfig
+from synthface.trainer.train import train
 
 
 def synth(*args) -> str:
@@ -152,7 +152,7 @@ def test_export_formats_agree(trained):
 
 
 def test_pairs_are_unique_balanced_and_identity_disjoint_across_folds():
-    from trainer.pairs import choose_pairs
+    from synthface.trainer.pairs import choose_pairs
 
     same, diff = choose_pairs(ids=40, per_id=4, same=60, different=80, folds=10, seed=3, offset=10**6)
     assert len(same) == 60 and len(diff) == 80
@@ -174,7 +174,7 @@ def test_pairs_are_unique_balanced_and_identity_disjoint_across_folds():
 
 
 def test_lr_schedules():
-    from trainer.train import lr_factor
+    from synthface.trainer.train import lr_factor
 
     step = TrainConfig.load(None, data="x", epochs=40, lr_steps=[24, 30, 36], warmup_epochs=1)
     assert lr_factor(0, 10, step) == pytest.approx(0.1) and lr_factor(9, 10, step) == 1.0

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from generator.cli import sampling_options, sampling_overrides
 from synthface.errors import SynthError
+from synthface.generator.cli import sampling_options, sampling_overrides
 from synthface.options import key_values
 
 
@@ -108,7 +108,7 @@ def eval_(model, pair_sets, images, network, image_size, crop, folds, far, batch
     """
     import torch
 
-    from generator.registry import normalise_size
+    from synthface.generator.registry import normalise_size
 
     from . import imaging
     from .evaluate import format_result, load_pairs, verify
@@ -157,7 +157,7 @@ def pairs(out, ids, images_per_id, class_offset, same, different, folds, like, r
       synth pairs --out data/pairs --ids 600 --images-per-id 10 --like data/syn_1k_20
       synth eval runs/mbf/backbone.ts --pairs data/pairs
     """
-    from pipeline.config import resolve
+    from synthface.pipeline.config import resolve
 
     from .pairs import build_pairs
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from generator.sampler import parse_mixup
 from synthface.errors import SynthError
+from synthface.generator.sampler import parse_mixup
 
 REFERENCE_PSI = "reference"  # {0, 0.05, ..., 1.0}: the reference implementation's schedule
 

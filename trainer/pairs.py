@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.writer import encode_image
 from synthface.errors import SynthError
+from synthface.pipeline.writer import encode_image
 
 from . import lfw
 
@@ -65,8 +65,8 @@ def build_pairs(out: str, build_cfg, *, ids: int, per_id: int, offset: int = DEF
                 different: int = 3000, folds: int = 10, device: str = "cpu", batch_size: int = 64,
                 progress: bool = True) -> dict[str, Any]:
     """Render ``ids`` x ``per_id`` held-out faces and write them with pairs.txt under ``out``."""
-    import generator
-    from generator.sampler import Sampler
+    from synthface import generator
+    from synthface.generator.sampler import Sampler
 
     if offset < 0:
         raise SynthError(f"--class-offset must be >= 0, got {offset}")
