@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from synthface.errors import SynthError
+from synthface.options import normalise_size
 
 from .sampler import GaussianPrior, SamplingConfig
 
@@ -73,25 +74,6 @@ class Backend:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "image_size": list(self.image_size), "options": self.opts}
-
-
-def normalise_size(size: Any) -> tuple[int, int]:
-    """(height, width) from 112, "112", "112x96" or (112, 96)."""
-    if isinstance(size, str):
-        parts = size.lower().replace("*", "x").split("x")
-        try:
-            size = tuple(int(p) for p in parts) if len(parts) == 2 else int(parts[0])
-        except ValueError:
-            raise SynthError(f"image size {size!r} is not a number: use e.g. 112 or 112x96") from None
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise SynthError(f"image size {size!r} is not valid: use e.g. 112 or 112x96") from None
-    if not (32 <= h <= 1024 and 32 <= w <= 1024):
-        raise SynthError(f"image size {h}x{w} is outside 32..1024 pixels per side")
-    return (h, w)
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
+from synthface.cli_options import generator_option, generator_overrides, sampling_options, sampling_overrides
 from synthface.errors import SynthError
-from synthface.generator.cli import sampling_options, sampling_overrides
 from synthface.options import key_values
 
 from . import schema
@@ -37,8 +37,7 @@ class _Command(click.Command):
 @click.option("--config", "recipe", metavar="RECIPE",
               help=f"YAML recipe file, or a shipped recipe name ({', '.join(recipe_names())}). Flags override its values.")
 @click.option("--generator", help=f"Generator name or module:Class import path. [default: {_DEF.generator}]")
-@click.option("--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE",
-              help="A generator option (repeatable); values are parsed as YAML.")
+@generator_option()
 @click.option("--seed", type=int, help=f"Dataset seed: same config and seed give byte-identical shards. [default: {_DEF.seed}]")
 @click.option("--image-size", help=f"Output size in pixels, e.g. 112 or 112x96 (HxW). [default: {_DEF.image_size[0]}]")
 @click.option("--format", "fmt", help=f"Image format: {'|'.join(schema.IMAGE_FORMATS)}. [default: {_DEF.format}]")
@@ -70,7 +69,7 @@ def build(ids, per_id, out, recipe, generator, generator_options, seed, image_si
     """
     from .build import RunOptions, run
 
-    opts = key_values(generator_options, "--generator-option")
+    opts = generator_overrides(generator_options)
     cfg = resolve(
         recipe,
         {"ids": ids, "per_id": per_id, "seed": seed, "generator": generator, "image_size": image_size, "format": fmt,

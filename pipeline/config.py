@@ -18,9 +18,8 @@ from typing import Any
 import yaml
 
 from synthface.errors import SynthError
-from synthface.generator import registry
 from synthface.generator.sampler import SamplingConfig
-from synthface.options import reject_unknown
+from synthface.options import normalise_size, reject_unknown
 
 from . import schema
 
@@ -76,7 +75,7 @@ class BuildConfig:
         if not isinstance(self.generator_options, dict):
             raise SynthError(f"generator_options must be a mapping of option: value, got {self.generator_options!r}")
         set_("generator_options", dict(self.generator_options))
-        set_("image_size", registry.normalise_size(self.image_size))
+        set_("image_size", normalise_size(self.image_size))
         fmt = str(self.format).lower().lstrip(".")
         fmt = "jpg" if fmt == "jpeg" else fmt
         if fmt not in schema.IMAGE_FORMATS:

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from synthface.cli_options import sampling_options, sampling_overrides
 from synthface.errors import SynthError
-from synthface.generator.cli import sampling_options, sampling_overrides
 from synthface.options import key_values
 
 
@@ -108,7 +108,7 @@ def eval_(model, pair_sets, images, network, image_size, crop, folds, far, batch
     """
     import torch
 
-    from synthface.generator.registry import normalise_size
+    from synthface.options import normalise_size
 
     from . import imaging
     from .evaluate import format_result, load_pairs, verify

@@ -16,8 +16,7 @@ from typing import Any
 import yaml
 
 from synthface.errors import SynthError
-from synthface.generator.registry import normalise_size
-from synthface.options import reject_unknown
+from synthface.options import normalise_size, reject_unknown
 
 MODES = ("dm", "syn", "real")
 SCHEDULES = ("step", "cosine")
