@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from synthface.cli_options import sampling_options, sampling_overrides
+from synthface.cli_options import generator_option, generator_overrides, sampling_options, sampling_overrides
 from synthface.errors import SynthError
 
 from .sampler import SamplingConfig
@@ -16,9 +16,10 @@ from .sampler import SamplingConfig
 @click.option("--per-id", type=int, default=8, show_default=True, help="images per identity (columns)")
 @click.option("--seed", type=int, default=0, show_default=True, help="dataset seed (same as a build's)")
 @click.option("--generator", default="morphable", show_default=True, help="generator backend")
+@generator_option()
 @click.option("--image-size", default="112", show_default=True, help="output size: 112, 256 or HxW such as 112x96")
 @sampling_options()
-def preview(out, ids, per_id, seed, generator, image_size, **kwargs):
+def preview(out, ids, per_id, seed, generator, generator_options, image_size, **kwargs):
     """Write a contact sheet of what a build with these options will produce.
 
     Rows are identities and columns images of each identity, sampled exactly as a build with the
@@ -37,7 +38,7 @@ def preview(out, ids, per_id, seed, generator, image_size, **kwargs):
         click.echo(f"  row {done}/{total}", err=True)
 
     sheet = contact_sheet(cfg, ids=ids, per_id=per_id, seed=seed, generator=generator, image_size=image_size,
-                          progress=progress)
+                          options=generator_overrides(generator_options), progress=progress)
     path = write_sheet(sheet, out)
     click.echo(f"wrote {path} ({sheet.width}x{sheet.height} px)")
 

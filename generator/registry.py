@@ -22,7 +22,7 @@ import numpy as np
 from synthface.errors import SynthError
 from synthface.options import normalise_size
 
-from .sampler import GaussianPrior, SamplingConfig
+from .sampler import GaussianPrior, Sampler, SamplingConfig
 
 ENTRY_POINT_GROUP = "synthface.generators"
 
@@ -128,3 +128,15 @@ def get(name: str) -> type[Backend]:
 
 def create(name: str, image_size: Any = 112, device: str = "cpu", **options: Any) -> Backend:
     return get(name)(image_size=image_size, device=device, **options)
+
+
+def create_with_sampler(name: str, sampling: SamplingConfig, num_classes: int, seed: int, *, image_size: Any = 112,
+                        device: str = "cpu", options: dict[str, Any] | None = None) -> tuple[Backend, Sampler]:
+    """The backend ``name`` made with ``options``, and a Sampler over its prior (made with the same options).
+
+    What a build worker, ``synth preview`` and ``synth pairs`` each draw and render with.
+    """
+    options = dict(options or {})
+    backend = create(name, image_size=image_size, device=device, **options)
+    prior = type(backend).prior(sampling, **options)
+    return backend, Sampler(sampling, num_classes, seed, prior=prior)

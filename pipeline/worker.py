@@ -13,9 +13,7 @@ import sys
 import time
 from typing import Any
 
-
 from synthface.generator import registry
-from synthface.generator.sampler import Sampler
 
 from . import index, plan, schema, writer
 from .config import BuildConfig
@@ -42,13 +40,13 @@ class ShardWorker:
         self.batch_size = int(batch_size)
         self.name = name
         self.node = node or platform.node()
-        backend_cls = registry.get(self.cfg.generator)
-        self.backend = backend_cls(image_size=self.cfg.image_size, device=device, **self.cfg.generator_options)
+        self.backend, self.sampler = registry.create_with_sampler(
+            self.cfg.generator, self.cfg.sampling, self.cfg.ids, self.cfg.seed, image_size=self.cfg.image_size,
+            device=device, options=self.cfg.generator_options,
+        )
         if "torch" in sys.modules and os.environ.get("OMP_NUM_THREADS") == "1":
             sys.modules["torch"].set_num_threads(1)
-        self.generator_info = {"name": backend_cls.name, "version": backend_cls.version}
-        prior = backend_cls.prior(self.cfg.sampling, **self.cfg.generator_options)
-        self.sampler = Sampler(self.cfg.sampling, self.cfg.ids, self.cfg.seed, prior=prior)
+        self.generator_info = {"name": self.backend.name, "version": self.backend.version}
 
     def ping(self) -> str:
         return self.node

@@ -65,17 +65,15 @@ def build_pairs(out: str, build_cfg, *, ids: int, per_id: int, offset: int = DEF
                 different: int = 3000, folds: int = 10, device: str = "cpu", batch_size: int = 64,
                 progress: bool = True) -> dict[str, Any]:
     """Render ``ids`` x ``per_id`` held-out faces and write them with pairs.txt under ``out``."""
-    from synthface import generator
-    from synthface.generator.sampler import Sampler
+    from synthface.generator import registry
 
     if offset < 0:
         raise SynthError(f"--class-offset must be >= 0, got {offset}")
     pairs_same, pairs_diff = choose_pairs(ids, per_id, same, different, folds, build_cfg.seed, offset)
     sampling = build_cfg.sampling.with_(mixup=None)
-    backend = generator.create(build_cfg.generator, image_size=build_cfg.image_size, device=device,
-                               **build_cfg.generator_options)
-    prior = type(backend).prior(sampling, **build_cfg.generator_options)
-    sampler = Sampler(sampling, num_classes=offset + ids, seed=build_cfg.seed, prior=prior)
+    backend, sampler = registry.create_with_sampler(build_cfg.generator, sampling, offset + ids, build_cfg.seed,
+                                                    image_size=build_cfg.image_size, device=device,
+                                                    options=build_cfg.generator_options)
     todo = [(offset + c, k) for c in range(ids) for k in range(per_id)]
     bar = None
     if progress:
