@@ -152,7 +152,7 @@ def test_export_formats_agree(trained):
 
 
 def test_pairs_are_unique_balanced_and_identity_disjoint_across_folds():
-    from synthface.trainer.pairs import choose_pairs
+    from synthface.pipeline.pairs import choose_pairs
 
     same, diff = choose_pairs(ids=40, per_id=4, same=60, different=80, folds=10, seed=3, offset=10**6)
     assert len(same) == 60 and len(diff) == 80
