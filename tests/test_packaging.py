@@ -57,3 +57,20 @@ def test_every_third_party_import_is_declared():
     missing = {m: owners.get(m) for m in third_party
                if not {d.lower().replace("_", "-") for d in owners.get(m, [m])} & declared}
     assert not missing, f"imported but not in [project] dependencies: {missing}"
+
+
+def _imports(path):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield from (f"{node.module}.{a.name}" for a in node.names)  # a module, or a name in one
+
+
+def test_the_trainer_knows_the_build_side_only_through_the_dataset_format():
+    """Other trainers read the same shards: the trainer needs the schema, not the generator or the pipeline."""
+    for path in (ROOT / "trainer").rglob("*.py"):
+        for name in _imports(path):
+            if name.startswith(("synthface.generator", "synthface.pipeline")):
+                assert name.startswith("synthface.pipeline.schema"), f"{path.relative_to(ROOT)} imports {name}"
+
