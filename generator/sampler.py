@@ -273,6 +273,19 @@ class GaussianPrior:
         return rng.standard_normal(layout.SIZES["noise"], dtype=np.float32)
 
 
+def dominant_class(cls, partner, phi):
+    """The hard label of a record: its own class i unless the mixup partner j (>= 0) has the larger
+    weight (phi < 0.5). Elementwise on arrays of classes, partners and ratios."""
+    return np.where((partner >= 0) & (phi < 0.5), partner, cls)
+
+
+def soft_label(cls: int, partner: int, phi: float) -> list[list[float]]:
+    """[[i, phi], [j, 1 - phi]], or [[i, 1.0]] without a mixup partner (j < 0). Weights sum to 1."""
+    if partner < 0:
+        return [[cls, 1.0]]
+    return [[cls, phi], [partner, round(1.0 - phi, 6)]]
+
+
 @dataclass
 class SampleBatch:
     """Records for a batch of (class, image) pairs, with the identity-mixup bookkeeping."""
@@ -287,15 +300,20 @@ class SampleBatch:
         return len(self.cls)
 
     def soft_label(self, b: int) -> list[list[float]]:
-        """[[i, phi], [j, 1 - phi]], or [[i, 1.0]] without mixup. Weights sum to 1."""
-        i, j, phi = int(self.cls[b]), int(self.partner[b]), float(self.phi[b])
-        if j < 0:
-            return [[i, 1.0]]
-        return [[i, phi], [j, round(1.0 - phi, 6)]]
+        """Record b's soft label (``soft_label``)."""
+        return soft_label(int(self.cls[b]), int(self.partner[b]), float(self.phi[b]))
+
+    def soft_labels(self) -> list[list[list[float]]]:
+        """Every record's soft label, in order."""
+        return [soft_label(i, j, phi) for i, j, phi in zip(self.cls.tolist(), self.partner.tolist(), self.phi.tolist())]
 
     def label(self, b: int) -> int:
-        """The dominant class: i unless the partner has the larger weight."""
-        return int(self.partner[b]) if self.partner[b] >= 0 and self.phi[b] < 0.5 else int(self.cls[b])
+        """Record b's dominant class (``dominant_class``)."""
+        return int(dominant_class(self.cls[b], self.partner[b], self.phi[b]))
+
+    def labels(self) -> np.ndarray:
+        """[B] int64: every record's dominant class."""
+        return dominant_class(self.cls, self.partner, self.phi).astype(np.int64)
 
 
 class Sampler:

@@ -80,13 +80,14 @@ class ShardWorker:
             if result.images.shape[0] != len(batch):
                 raise RuntimeError(f"generator returned {result.images.shape[0]} images for {len(batch)} records")
             parts.append(index.columns(batch, shard_file))
+            labels, soft_labels = batch.labels().tolist(), batch.soft_labels()
             for b in range(len(batch)):
                 c, k = int(batch.cls[b]), int(batch.image[b])
                 key = schema.sample_key(c, k)
-                label = batch.label(b)
+                label = labels[b]
                 extra = result.meta[b] if result.meta else None
                 meta = schema.sample_metadata(
-                    key=key, cls=c, image=k, label=label, soft_label=batch.soft_label(b),
+                    key=key, cls=c, image=k, label=label, soft_label=soft_labels[b],
                     phi=float(batch.phi[b]), partner=int(batch.partner[b]), coeffs=batch.coeffs[b],
                     landmarks=result.landmarks[b], generator=generator_meta, seed=cfg.seed, extra=extra,
                 )
