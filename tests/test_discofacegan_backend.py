@@ -9,10 +9,12 @@ import torch
 from synthface.errors import SynthError
 from synthface.generator import layout, registry
 from synthface.generator.align import ARCFACE_112, template_for
-from synthface.generator.discofacegan import DiscoFaceGANBackend, DiscoFaceGANPrior, align, convert, ops, testing
+from synthface.generator.discofacegan import DiscoFaceGANBackend, DiscoFaceGANPrior, align, convert, ops
 from synthface.generator.discofacegan.backend import load_weights
 from synthface.generator.discofacegan.networks import GeneratorConfig
 from synthface.generator.sampler import IDENTITY_STREAM, Sampler, SamplingConfig, generator_for
+
+from tests import discofacegan_files as testing
 
 SMALL = GeneratorConfig(resolution=64, fmap_base=256, fmap_max=32, fused_min_resolution=32)
 

@@ -13,9 +13,11 @@ from click.testing import CliRunner
 
 from synthface.cli import main as synth
 from synthface.errors import SynthError
-from synthface.generator.discofacegan import convert, decoders, legacy, testing
+from synthface.generator.discofacegan import convert, decoders, legacy
 from synthface.generator.discofacegan.networks import GeneratorConfig
 from synthface.generator.discofacegan.tfcheckpoint import Checkpoint
+
+from tests import discofacegan_files as testing
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_VAE = REPO.parent / "shared" / "reference" / "discofacegan-vae-weights"
