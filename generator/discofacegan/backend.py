@@ -114,7 +114,7 @@ class DiscoFaceGANBackend(Backend):
     """
 
     name = "discofacegan"
-    version = "1"
+    version = "2"  # 2: the alignment crop at 123.830 px per unit (was 123.816)
     options = {
         "weights": None,
         "truncation_psi": 0.7,
