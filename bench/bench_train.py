@@ -26,10 +26,10 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from trainer import backbones, data, imaging
-from trainer.augment import parse_augment
-from trainer.losses import MarginSoftmax
-from trainer.mixup import DomainMixer
+from synthface.trainer import backbones, data, imaging
+from synthface.trainer.augment import parse_augment
+from synthface.trainer.losses import MarginSoftmax
+from synthface.trainer.mixup import DomainMixer
 
 
 def _make_inputs(tmp: str, size: int) -> tuple[str, str]:

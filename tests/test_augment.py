@@ -8,8 +8,8 @@ import pytest
 from test_trainer_shards import class_pattern, write_dataset, write_real_folder
 
 from synthface.errors import SynthError
-from trainer import augment, data
-from trainer.augment import AugmentConfig, Augmenter, parse_augment
+from synthface.trainer import augment, data
+from synthface.trainer.augment import AugmentConfig, Augmenter, parse_augment
 
 
 def face(seed: int = 0) -> np.ndarray:

@@ -15,9 +15,8 @@ from typing import Any
 
 import yaml
 
-from generator.registry import normalise_size
 from synthface.errors import SynthError
-from synthface.options import reject_unknown
+from synthface.options import normalise_size, reject_unknown
 
 from .augment import parse_augment
 
@@ -107,7 +106,7 @@ class TrainConfig:
 
 
 def available() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("trainer.configs").iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in resources.files("synthface.trainer.configs").iterdir() if p.name.endswith(".yaml"))
 
 
 def read_config(name: str) -> dict[str, Any]:
@@ -117,7 +116,7 @@ def read_config(name: str) -> dict[str, Any]:
         with open(name, encoding="utf-8") as f:
             text = f.read()
     else:
-        res = resources.files("trainer.configs") / f"{name.removesuffix('.yaml')}.yaml"
+        res = resources.files("synthface.trainer.configs") / f"{name.removesuffix('.yaml')}.yaml"
         if not res.is_file():
             raise SynthError(f"no training config {name!r}: give a YAML path or one of {', '.join(available())}")
         path, text = str(res), res.read_text(encoding="utf-8")

@@ -41,8 +41,8 @@ import torch
 import webdataset as wds
 from webdataset import tariterators
 
-from pipeline import schema
 from synthface.errors import SynthError
+from synthface.pipeline import schema
 
 from . import imaging, tario
 from .augment import AugmentConfig, Augmenter
