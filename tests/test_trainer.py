@@ -78,7 +78,7 @@ def test_domain_mixup_runs_and_real_classes_follow_synthetic(small, tmp_path):
     syn, real = small
     summary = train(_cfg(syn, tmp_path / "dm", real=real, psi="0.5"), progress=False)
     assert summary["synthetic_classes"] == 6 and summary["num_classes"] == 9
-    ckpt = torch.load(tmp_path / "dm" / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "dm" / "checkpoint.pt", weights_only=True)
     assert ckpt["head"]["weight"].shape[0] == 9
     rows = (tmp_path / "dm" / "log.csv").read_text().splitlines()
     assert any(r.split(",")[5] == "0.5" for r in rows[1:])  # psi logged
@@ -103,7 +103,7 @@ def test_resume_continues_and_refuses_another_architecture(small, trained, tmp_p
     shutil.copytree(trained, out)
     summary = train(_cfg(syn, out, epochs=2), resume=str(out), progress=False)
     assert len(summary["epoch_loss"]) == 1  # only epoch 2 ran
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2
     with pytest.raises(SynthError, match="network 'mbf' but this run has 'r18'"):
         train(_cfg(syn, tmp_path / "other", network="r18", epochs=3), resume=str(out), progress=False)
     # A bare state dict of one network given to eval as another: one line, not a traceback.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import pickle
 import sys
 import time
 from typing import Any
@@ -118,8 +119,13 @@ def _load_checkpoint(path: str, cfg: TrainConfig, num_classes: int) -> dict[str,
         path = os.path.join(path, CHECKPOINT_NAME)
     if not os.path.isfile(path):
         raise SynthError(f"no checkpoint to resume at {path}")
+    # weights_only: a checkpoint is a pickle, and a pickle can run code; this one holds only tensors
+    # and plain data (dicts, lists, strings, numbers), so nothing else is ever unpickled.
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise SynthError(f"{path} holds objects other than tensors and plain data, so it was not loaded "
+                         "(loading it could run code): resume only from checkpoints this trainer wrote") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
         raise SynthError(f"{path} is not a training checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or "backbone" not in ckpt:
