@@ -148,13 +148,16 @@ def find_recipe(name_or_path: str) -> Path:
 def load_recipe(name_or_path: str) -> dict[str, Any]:
     path = find_recipe(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SynthError(f"recipe {str(path)!r} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     except OSError as exc:
         raise SynthError(f"cannot read recipe {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SynthError(f"recipe {str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}): "
+                         "save it as UTF-8") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

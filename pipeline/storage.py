@@ -34,11 +34,23 @@ class Storage:
     """One output location. Picklable (it is shipped to Ray workers), so it only holds strings."""
 
     def __init__(self, url: str, options: dict[str, Any] | None = None):
-        self.url = str(url).rstrip("/") or "/"
+        text = str(url).strip()
+        if not text:
+            raise SynthError("the output location is empty: give a directory or an fsspec URL (e.g. data/syn or s3://bucket/syn)")
         self.options = dict(options or {})
-        self.local = _is_local(self.url)
-        self.protocol = "file" if self.local else self.url.split("://", 1)[0]
-        self.root = os.path.abspath(self.url[len("file://") :] if self.url.startswith("file://") else self.url) if self.local else self.url
+        self.local = _is_local(text)
+        if self.local:
+            path = text[len("file://"):] if text.startswith("file://") else text
+            self.protocol = "file"
+            self.root = os.path.abspath(path or "/")
+            if os.path.dirname(self.root) == self.root:
+                raise SynthError(f"output {text!r} is the root of the filesystem: give a directory of its own, e.g. /data/syn")
+            self.url = text.rstrip("/")
+        else:
+            self.protocol, path = text.split("://", 1)
+            if not path.strip("/"):
+                raise SynthError(f"output {text!r} names no bucket or path: give e.g. {self.protocol}://bucket/syn")
+            self.url = self.root = f"{self.protocol}://{path.rstrip('/')}"
         self._fs = None
 
     def __getstate__(self):

@@ -24,7 +24,12 @@ def key_values(items: tuple[str, ...], flag: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise SynthError(f"{flag} {item!r}: use KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value) if value else ""
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+            raise SynthError(f"{flag} {item!r}: the value is not valid YAML ({problem}); quote it or fix it, "
+                             "e.g. KEY=[1, 2] or KEY='text'") from None
     return out
 
 
@@ -45,6 +50,8 @@ def normalise_size(size: Any) -> tuple[int, int]:
     """(height, width) from 112, "112", "112x96" or (112, 96)."""
     if isinstance(size, str):
         parts = size.lower().replace("*", "x").split("x")
+        if len(parts) > 2:
+            raise SynthError(f"image size {size!r} has {len(parts)} parts: use one number or HxW, e.g. 112 or 112x96")
         try:
             size = tuple(int(p) for p in parts) if len(parts) == 2 else int(parts[0])
         except ValueError:

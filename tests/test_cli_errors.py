@@ -36,6 +36,12 @@ def _recipe(tmp_path, name, text):
     return str(path)
 
 
+def _recipe_bytes(tmp_path, name, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
 def _cases(tmp_path, out):
     out = str(out)
     with_base = lambda *extra: ["build", *BASE, "--out", out, *extra]  # noqa: E731
@@ -76,6 +82,19 @@ def _cases(tmp_path, out):
         "ids missing": (["build", "--per-id", "3", "--out", out], "ids"),
         "verify missing dir": (["verify", str(tmp_path / "nothing-here")], "does not exist"),
         "verify not a build": (["verify", str(tmp_path)], "manifest"),
+        # Outputs that would build into the root of a filesystem or bucket.
+        "empty output": (["build", *BASE, "--out", ""], "empty"),
+        "blank output": (["build", *BASE, "--out", "  "], "empty"),
+        "root output": (["build", *BASE, "--out", "/"], "root of the filesystem"),
+        "file URL of the root": (["build", *BASE, "--out", "file:///"], "root of the filesystem"),
+        "bucketless URL": (["build", *BASE, "--out", "s3://"], "names no bucket"),
+        "verify empty": (["verify", ""], "empty"),
+        # Flag values that are not valid YAML, and a recipe that is not UTF-8.
+        "generator option, unclosed list": (with_base("--generator-option", "foo=[1,"), "--generator-option"),
+        "storage option, unclosed mapping": (with_base("--storage-option", "a={"), "--storage-option"),
+        "generator option, tab": (with_base("--generator-option", "a=\t"), "--generator-option"),
+        "recipe not UTF-8": (with_base("--config", _recipe_bytes(tmp_path, "latin.yaml", b"ids: 4\n\xff\xfe: 3\n")), "UTF-8"),
+        "image size of three parts": (with_base("--image-size", "112x96x3"), "3 parts"),
     }
 
 

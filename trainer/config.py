@@ -113,8 +113,13 @@ def read_config(name: str) -> dict[str, Any]:
     """A config file by path, or by name from ``trainer/configs``."""
     if os.path.isfile(name):
         path = name
-        with open(name, encoding="utf-8") as f:
-            text = f.read()
+        try:
+            with open(name, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise SynthError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+        except OSError as exc:
+            raise SynthError(f"cannot read {path}: {exc.strerror or exc}") from None
     else:
         res = resources.files("synthface.trainer.configs") / f"{name.removesuffix('.yaml')}.yaml"
         if not res.is_file():
