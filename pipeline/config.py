@@ -26,6 +26,9 @@ from . import schema
 # Keys a recipe may carry that document it but do not change the data.
 DOC_KEYS = ("description",)
 MAX_SAMPLES = 10**9
+# The driver keeps a manifest entry and an index job per shard: past a million shards its start-up
+# and manifest rewrites dominate the build; larger datasets take larger shards.
+MAX_SHARDS = 10**6
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 
 
@@ -83,6 +86,9 @@ class BuildConfig:
         set_("format", fmt)
         set_("quality", _int("quality", self.quality, 1, 100))
         set_("shard_size", _int("shard-size (images per shard)", self.shard_size, 1, 1_000_000))
+        if self.num_shards > MAX_SHARDS:
+            raise SynthError(f"{self.num_samples} images in shards of {self.shard_size} make {self.num_shards} shards, more than "
+                             f"{MAX_SHARDS}: raise --shard-size to at least {math.ceil(self.num_samples / MAX_SHARDS)}")
         if not isinstance(self.prefix, str) or not _PREFIX.match(self.prefix):
             raise SynthError(f"prefix {self.prefix!r} must be letters, digits and underscores, starting with a letter or digit")
         if isinstance(self.sampling, dict):

@@ -128,6 +128,19 @@ class RayPool:
         self.actors = [self._spawn(i) for i in range(self.size)]
         self.nodes: set[str] = set()
 
+    def ready(self, timeout: float = 900.0) -> None:
+        """Wait until every worker has started (loaded the generator); a worker that cannot start is
+        one error here, before the build changes anything, instead of a failure per shard."""
+        from ray.exceptions import GetTimeoutError
+
+        try:
+            self.ray.get([actor.ping.remote() for actor in self.actors], timeout=timeout)
+        except GetTimeoutError:
+            raise SynthError(f"the {self.size} workers did not start within {timeout:.0f} s: check that the cluster has "
+                             "free CPUs (and GPUs) for them") from None
+        except Exception as exc:  # noqa: BLE001 - the actor's constructor raised, or its process died
+            raise SynthError(f"the workers could not start: {_describe(exc)}") from None
+
     def _spawn(self, slot: int):
         self._generation += 1
         return self._cls.options(**self._options).remote(*self._args, name=f"w{slot}.{self._generation}", **self._kwargs)

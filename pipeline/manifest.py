@@ -38,8 +38,10 @@ def identity(cfg: BuildConfig, generator: dict[str, Any]) -> dict[str, Any]:
             "generator": {"name": generator["name"], "version": generator["version"]}}
 
 
-def make(cfg: BuildConfig, generator: dict[str, Any], shards: dict[int, dict[str, Any]], complete: bool) -> dict[str, Any]:
-    return {
+def make(cfg: BuildConfig, generator: dict[str, Any], shards: dict[int, dict[str, Any]], complete: bool,
+         index: tuple[str, int] | None = None) -> dict[str, Any]:
+    """The manifest; ``index`` is the (sha256, size) of ``index.parquet``, recorded once it is written."""
+    out = {
         **identity(cfg, generator),
         "versions": package_versions(),
         "num_classes": cfg.ids,
@@ -54,26 +56,84 @@ def make(cfg: BuildConfig, generator: dict[str, Any], shards: dict[int, dict[str
             for i, s in sorted(shards.items())
         ],
     }
+    if index is not None:
+        out["index_sha256"], out["index_bytes"] = index[0], int(index[1])
+    return out
+
+
+def dumps(manifest: dict[str, Any]) -> bytes:
+    return orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
 def write(storage: Storage, manifest: dict[str, Any]) -> None:
-    storage.write(schema.MANIFEST_NAME, orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    storage.write(schema.MANIFEST_NAME, dumps(manifest))
 
 
-def read(storage: Storage, remedy: str = "pass --overwrite to replace this output, or choose another --out",
-         ) -> dict[str, Any] | None:
-    """The manifest at ``storage``, or None where there is none; ``remedy`` ends the error for a bad one."""
+def read(storage: Storage, remedy: str = "remove it or choose another --out") -> dict[str, Any] | None:
+    """The manifest at ``storage``, checked by ``check``, or None where there is none; ``remedy`` ends
+    the error for one that cannot be read or is not a synthface manifest."""
+    where = storage.path(schema.MANIFEST_NAME)
     try:
         data = storage.read(schema.MANIFEST_NAME)
     except FileNotFoundError:
         return None
+    except OSError as exc:  # a directory in its place, no permission, ...
+        raise SynthError(f"cannot read {where} ({exc.strerror or type(exc).__name__}): {remedy}") from None
     try:
         manifest = orjson.loads(data)
-        if not isinstance(manifest, dict) or "config" not in manifest or "shards" not in manifest:
-            raise ValueError("missing config or shards")
+        check(manifest)
     except ValueError as exc:
-        raise SynthError(f"{storage.path(schema.MANIFEST_NAME)} is not a synthface manifest ({exc}): {remedy}") from None
+        raise SynthError(f"{where} is not a synthface manifest ({exc}): {remedy}") from None
     return manifest
+
+
+def _whole(value: Any, what: str, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{what} is {value!r}, not a whole number >= {low}")
+    return value
+
+
+def check(manifest: Any) -> None:
+    """Raise ValueError naming the first thing wrong with a manifest's structure.
+
+    Shard names must be exactly the names this build format gives (``schema.shard_name``): a
+    manifest is never allowed to point a reader at files outside its dataset.
+    """
+    if not isinstance(manifest, dict):
+        raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
+    cfg = manifest.get("config")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"config is {cfg!r}, not a mapping")
+    prefix = cfg.get("prefix")
+    if not isinstance(prefix, str) or not prefix or not prefix.replace("_", "").isalnum():
+        raise ValueError(f"config.prefix is {prefix!r}, not a shard prefix")
+    num_shards = _whole(manifest.get("num_shards"), "num_shards")
+    for key in ("num_classes", "num_samples"):
+        if key in manifest:
+            _whole(manifest[key], key, 1)
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        raise ValueError(f"shards is {type(shards).__name__}, not a list")
+    seen = set()
+    for n, entry in enumerate(shards):
+        if not isinstance(entry, dict):
+            raise ValueError(f"shards[{n}] is not a mapping")
+        index = _whole(entry.get("index"), f"shards[{n}].index")
+        if index in seen or index >= num_shards:
+            raise ValueError(f"shards[{n}].index {index} repeats or is not below num_shards {num_shards}")
+        seen.add(index)
+        if entry.get("name") != schema.shard_name(prefix, index):
+            raise ValueError(f"shards[{n}].name is {entry.get('name')!r}, not {schema.shard_name(prefix, index)!r}")
+        _whole(entry.get("count"), f"shards[{n}].count")
+        _whole(entry.get("bytes"), f"shards[{n}].bytes")
+        digest = entry.get("sha256")
+        if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise ValueError(f"shards[{n}].sha256 is {digest!r}, not a sha256 hex digest")
+    if "index_sha256" in manifest:
+        digest = manifest["index_sha256"]
+        if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise ValueError(f"index_sha256 is {digest!r}, not a sha256 hex digest")
+        _whole(manifest.get("index_bytes"), "index_bytes")
 
 
 def differences(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:

@@ -5,7 +5,8 @@ A build directory (local path or fsspec URL) holds::
     {prefix}-000000.tar ...        WebDataset shards (brace pattern: shard_pattern())
     {prefix}-000000.stats.json     per-shard stats: count, sha256, bytes, seconds, node
     manifest.json                  resolved config, versions, shard list with counts and sha256
-    index.parquet                  one row per sample, no image bytes
+    index.parquet                  one row per sample, no image bytes (its sha256 is in the manifest)
+    .synthface-build.lock          present while a build runs: who holds the output
 
 Each sample in a shard has three members sharing its key::
 
@@ -31,6 +32,7 @@ from synthface.generator import layout
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 INDEX_NAME = "index.parquet"
+LOCK_NAME = ".synthface-build.lock"  # held while a build runs (pipeline.lock)
 DEFAULT_PREFIX = "synth"
 IMAGE_FORMATS = ("jpg", "png", "webp")
 
@@ -115,6 +117,39 @@ def parse_metadata(data: bytes | str | dict) -> dict[str, Any]:
     if version != SCHEMA_VERSION:
         raise ValueError(f"sample metadata schema {version!r} is not supported (this code reads {SCHEMA_VERSION})")
     return meta
+
+
+def whole(value: Any) -> int | None:
+    """``value`` as an int if it is a whole number (an int, or a float with no fraction), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def soft_label_entries(value: Any, max_classes: int = 2) -> list[tuple[int, float]]:
+    """A sample's ``soft_label`` as [(class, weight)], or ValueError saying what is wrong with it.
+
+    Classes must be whole numbers >= 0 (a class of 3.7 is an error, not class 3), weights finite
+    numbers in [0, 1] that sum to 1, and there are 1 to ``max_classes`` entries."""
+    if not isinstance(value, list) or not 1 <= len(value) <= max_classes:
+        raise ValueError(f"soft_label {value!r} is not a list of 1 to {max_classes} [class, weight] pairs")
+    out = []
+    for entry in value:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise ValueError(f"soft_label entry {entry!r} is not a [class, weight] pair")
+        cls, weight = whole(entry[0]), entry[1]
+        if cls is None or cls < 0:
+            raise ValueError(f"soft_label class {entry[0]!r} is not a whole number >= 0")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+            raise ValueError(f"soft_label weight {weight!r} is not a number in [0, 1]")
+        out.append((cls, float(weight)))
+    if abs(sum(w for _, w in out) - 1.0) > 1e-4:
+        raise ValueError(f"soft_label weights {[w for _, w in out]} do not sum to 1")
+    return out
 
 
 # Columns of index.parquet, in order. soft_label is list<struct<class: int64, weight: float32>>.

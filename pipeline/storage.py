@@ -162,7 +162,16 @@ class Storage:
         return hashlib.sha256(data).hexdigest(), len(data)
 
 
+TMP_NAME = re.compile(rf"^(?P<base>.+){re.escape(TMP_MARK)}[0-9a-f]{{12}}$")  # what ``write`` names its temporary files
+
+
 def ours(prefix: str) -> re.Pattern:
     """Names a build with this prefix writes (shards, stats, and their temporary names)."""
     p = re.escape(prefix)
-    return re.compile(rf"^{p}-\d{{6}}\.(tar|stats\.json)({re.escape(TMP_MARK)}[0-9a-f]+)?$")
+    return re.compile(rf"^{p}-\d{{6,}}\.(tar|stats\.json)({re.escape(TMP_MARK)}[0-9a-f]{{12}})?$")
+
+
+def temp_base(name: str) -> str | None:
+    """The final name a temporary file of ``write`` was for, or None if ``name`` is not one."""
+    m = TMP_NAME.match(name)
+    return m.group("base") if m else None

@@ -92,13 +92,19 @@ class LevelBackend(Backend):
 class FaultyBackend(ShapesBackend):
     """ShapesBackend that fails on records whose noise[0] equals ``fail_on`` (to 1e-6).
 
-    ``mode``: ``raise`` (an exception) or ``exit`` (the process dies with ``os._exit``).
+    ``mode``: ``raise`` (an exception) or ``exit`` (the process dies with ``os._exit``); ``init``
+    makes the backend fail as it starts, in every process.
     ``marker``: a file path; if set, the fault fires only while the file does not exist and
     creates it, so the first attempt fails and the retry succeeds. Empty: fail every time.
     """
 
     name = "faulty"
     options = {**ShapesBackend.options, "fail_on": None, "mode": "raise", "marker": ""}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.opts["mode"] == "init":
+            raise RuntimeError("injected fault: the backend cannot start")
 
     def render(self, coeffs: np.ndarray) -> RenderResult:
         target = self.opts["fail_on"]
