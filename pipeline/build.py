@@ -353,7 +353,8 @@ def _run_locked(cfg: BuildConfig, opts: RunOptions, gen: dict[str, Any], storage
 def _print_summary(s: dict[str, Any], resumed: int, already_complete: bool = False) -> None:
     lines = ["build complete" + (" (already complete: nothing to do)" if already_complete else "")]
     lines.append(_summary_line("images", f"{s['images']} in {s['shards']} shards"
-                               + (f" ({resumed} shards kept from a previous run)" if resumed and not already_complete else "")))
+                               + (f" ({resumed} shards kept from a previous run)" if resumed and not already_complete else "")
+                               + ("; index.parquet written again: it did not match the manifest" if s.get("index_rebuilt") else "")))
     if not already_complete:
         lines.append(_summary_line("wall time", f"{s['seconds']:.1f} s with {s['workers']} worker{'' if s['workers'] == 1 else 's'}"
                                    + (f" on {len(s['nodes'])} nodes" if len(s["nodes"]) > 1 else "")))
