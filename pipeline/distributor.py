@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+import tempfile
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -102,12 +104,14 @@ class RayPool:
             init_kwargs["address"] = address
             init_kwargs["runtime_env"] = {"env_vars": worker_env()}
         else:
+            # "local" always starts an embedded instance: without it Ray joins whatever RAY_ADDRESS or
+            # a `ray start` left in its temp dir names, even a cluster stopped long ago.
+            init_kwargs["address"] = "local"
             init_kwargs["num_cpus"] = max(int(workers or os.cpu_count() or 1), 1)
-        try:
-            ray.init(**init_kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-            raise SynthError(f"cannot start or join {where}: {' '.join(str(exc).split())[:300]}") from None
+        if not address and os.environ.get("RAY_ADDRESS"):
+            print(f"note: RAY_ADDRESS is set ({os.environ['RAY_ADDRESS']}) but --address is not: starting a local Ray "
+                  "instance; pass --address to join that cluster", file=sys.stderr, flush=True)
+        _init_ray(ray, address, init_kwargs)
         self._started = True
         resources = ray.cluster_resources()
         if workers is None:
@@ -228,6 +232,45 @@ class RayPool:
                     pass
             self.ray.shutdown()
             self._started = False
+
+
+_AUTH_WORDS = ("InvalidAuthToken", "Unauthenticated", "authentication token")
+# A cluster that is up answers at once; Ray's default is ~20 attempts a second apart, each of which
+# logs a line to stderr from C++, when the cluster refuses us (e.g. a wrong token).
+CONNECT_ATTEMPTS = "5"
+
+
+def _init_ray(ray, address: str | None, init_kwargs: dict[str, Any]) -> None:
+    """``ray.init`` with its C++ log lines held back: on success they are passed on, on failure they
+    are read for the cause (an authentication token the cluster refuses is the usual one) and the
+    user gets one line."""
+    where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+    if address:
+        os.environ.setdefault("RAY_gcs_server_port_wait_time_s", CONNECT_ATTEMPTS)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        error: BaseException | None = None
+        try:
+            ray.init(**init_kwargs)
+        except Exception as exc:  # noqa: BLE001 - Ray raises plain Exception for a node that does not start
+            error = exc
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace")
+        if error is None:
+            if text.strip():
+                sys.stderr.write(text)
+            return
+    if any(word in text or word in str(error) for word in _AUTH_WORDS):
+        raise SynthError(f"{where} refused this machine's authentication token: set RAY_AUTH_MODE=token and the "
+                         "cluster's RAY_AUTH_TOKEN in this environment (see examples/ray_cluster.md)")
+    detail = " ".join(str(error).split())[:300]
+    raise SynthError(f"cannot start or join {where}: {detail}") from None
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:

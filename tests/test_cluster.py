@@ -7,6 +7,7 @@ these processes (by session) rather than every Ray process on the machine.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import socket
@@ -81,3 +82,64 @@ def test_build_lands_on_both_nodes(two_node_cluster, tmp_path):
     assert len(nodes) == 2
     assert synth("verify", out, "--no-progress").returncode == 0
     assert "second_node" in subprocess.run(_ray("status", "--address", address), env=env, capture_output=True, text=True).stdout
+
+
+def test_stale_ray_state_does_not_break_a_local_build(tmp_path):
+    """A ``ray_current_cluster`` file left by a stopped ``ray start --head`` (and a RAY_ADDRESS nobody
+    answers at) used to make every build without --address fail; it now starts its own instance."""
+    temp_dir = tempfile.mkdtemp(prefix="rays", dir="/tmp")  # short: Ray's socket paths have a length limit
+    try:
+        os.makedirs(os.path.join(temp_dir, "ray"))
+        stale = f"127.0.0.1:{_free_port()}"
+        with open(os.path.join(temp_dir, "ray", "ray_current_cluster"), "w") as f:
+            f.write(stale)
+        args = ["build", "--ids", "4", "--per-id", "3", "--shard-size", "6", "--generator", SHAPES, "--no-progress",
+                "--workers", "1"]
+        proc = synth(*args, "--out", tmp_path / "a", env=synth_env(TMPDIR=temp_dir))
+        assert proc.returncode == 0, proc.stderr
+        proc = synth(*args, "--out", tmp_path / "b", env=synth_env(TMPDIR=temp_dir, RAY_ADDRESS=stale))
+        assert proc.returncode == 0, proc.stderr
+        assert "RAY_ADDRESS is set" in proc.stderr and "starting a local Ray instance" in proc.stderr
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def token_cluster():
+    port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="rayt", dir="/tmp")
+    env = synth_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
+    head = subprocess.Popen(
+        _ray("start", "--head", "--block", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+             "--num-gpus", "0", "--include-dashboard", "false", "--temp-dir", temp_dir, "--disable-usage-stats"),
+        env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        address = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while subprocess.run(_ray("status", "--address", address), env=env, capture_output=True).returncode != 0:
+            assert head.poll() is None, head.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "head node did not start"
+            time.sleep(1)
+        yield address, env
+    finally:
+        assert kill_session(head.pid) == []
+        head.wait(timeout=30)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_a_missing_or_wrong_ray_token_is_one_line(token_cluster, tmp_path):
+    address, env = token_cluster
+    args = ["build", "--ids", "4", "--per-id", "3", "--shard-size", "6", "--generator", SHAPES, "--no-progress",
+            "--address", address, "--out", tmp_path / "out"]
+    missing = {k: v for k, v in env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    for case_env in (missing, {**env, "RAY_AUTH_TOKEN": "0" * 32}):
+        t0 = time.monotonic()
+        proc = synth(*args, env=case_env)
+        elapsed = time.monotonic() - t0
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert "refused this machine's authentication token" in lines[0] and "RAY_AUTH_TOKEN" in lines[0], lines[0]
+        assert elapsed < 15, f"took {elapsed:.0f} s"
+    # With the cluster's token the same build runs.
+    proc = synth(*args, env=env)
+    assert proc.returncode == 0, proc.stderr
