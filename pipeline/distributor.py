@@ -270,6 +270,12 @@ def _init_ray(ray, address: str | None, init_kwargs: dict[str, Any]) -> None:
         raise SynthError(f"{where} refused this machine's authentication token: set RAY_AUTH_MODE=token and the "
                          "cluster's RAY_AUTH_TOKEN in this environment (see examples/ray_cluster.md)")
     detail = " ".join(str(error).split())[:300]
+    import resource
+
+    limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if limit != resource.RLIM_INFINITY:
+        detail += (f" (files are limited to {limit // 1024} KB here, ulimit -f, too little for Ray's object store: raise "
+                   "the limit, or build in this process with --workers 0)")
     raise SynthError(f"cannot start or join {where}: {detail}") from None
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import shutil
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -10,7 +15,7 @@ from click.testing import CliRunner
 
 from synthface.cli import main
 
-from tests.conftest import SHAPES, synth, tree_hashes
+from tests.conftest import ROOT, SHAPES, synth, synth_env, tree_hashes
 
 BASE = ["--ids", "4", "--per-id", "3", "--shard-size", "5", "--generator", SHAPES, "--no-progress"]
 
@@ -136,3 +141,79 @@ def test_overwrite_replaces_a_conflicting_output(existing, tmp_path):
     # The same command again resumes (nothing to do) instead of refusing.
     again = runner.invoke(main, ["build", *BASE, "--out", str(out), "--workers", "0", "--seed", "7"])
     assert again.exit_code == 0 and "already complete" in again.output
+
+
+def _edit_manifest(change):
+    def apply(out):
+        man = json.loads((out / "manifest.json").read_text())
+        change(man)
+        (out / "manifest.json").write_text(json.dumps(man))
+    return apply
+
+
+def _directory(name):
+    def apply(out):
+        (out / name).unlink()
+        (out / name).mkdir()
+        (out / name / "inside").write_text("not ours")
+    return apply
+
+
+DAMAGE = {
+    "shards not a list": (_edit_manifest(lambda m: m.update(shards={"0": m["shards"][0]})), "shards is dict"),
+    "shard index not a number": (_edit_manifest(lambda m: m["shards"][0].update(index="abc")), "shards[0].index is 'abc'"),
+    "config null": (_edit_manifest(lambda m: m.update(config=None)), "config is None"),
+    "num_shards a string": (_edit_manifest(lambda m: m.update(num_shards="3")), "num_shards"),
+    "a shard is a directory": (_directory("synth-000001.tar"), "synth-000001.tar"),
+    "the manifest is a directory": (_directory("manifest.json"), "manifest.json"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_outputs_give_one_line_and_are_left_alone(existing, tmp_path, damage):
+    apply, needle = DAMAGE[damage]
+    out = tmp_path / "data"
+    shutil.copytree(existing, out)
+    apply(out)
+    before = tree_hashes(out)
+    runner = CliRunner()
+    for args in (["build", *BASE, "--out", str(out), "--workers", "0"],
+                 ["build", *BASE, "--out", str(out), "--workers", "0", "--overwrite"],
+                 ["verify", str(out), "--no-progress"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, f"{args[0]}: exit {result.exit_code}\n{result.output}"
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        # verify lists each bad file on a BAD line before its one error line.
+        assert lines and all(line.startswith("BAD ") for line in lines[:-1]), result.stderr
+        assert lines[-1].startswith("error: ") and needle in result.stderr, result.stderr
+        assert tree_hashes(out) == before, f"{args}: changed the output"
+
+
+def test_a_full_disk_while_writing_the_index_is_exit_3_and_one_line(tmp_path):
+    """``ulimit -f`` makes writes past its size fail (EFBIG) as a full disk would: here the shards (58 KB)
+    and the manifest (~100 KB) fit under 150 KB, the index (~200 KB) does not."""
+    out = tmp_path / "full"
+    args = ["build", "--ids", "500", "--per-id", "8", "--shard-size", "8", "--image-size", "32", "--generator", SHAPES,
+            "--no-progress", "--workers", "0", "--out", str(out)]
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "synthface.cli", *args])
+    proc = subprocess.run(["bash", "-c", f"ulimit -f 150; exec {command}"], env=synth_env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 3 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: cannot write") and "index.parquet" in lines[0] and "re-run" in lines[0]
+    assert not (out / "index.parquet").exists() and not [p for p in out.iterdir() if ".tmp-" in p.name]
+    assert len(list(out.glob("*.tar"))) == 500
+    # With room again, the same command finishes without rendering anything.
+    again = synth(*args)
+    assert again.returncode == 0 and "(500 shards kept from a previous run)" in again.stdout, again.stderr
+    assert synth("verify", out, "--no-progress").returncode == 0
+
+
+def test_a_file_size_limit_with_ray_workers_is_one_line(tmp_path):
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "synthface.cli", "build", *BASE, "--workers", "1",
+                                                "--out", str(tmp_path / "out")])
+    proc = subprocess.run(["bash", "-c", f"ulimit -f 150; exec {command}"], env=synth_env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode in (2, 3) and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
