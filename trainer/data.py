@@ -17,7 +17,9 @@ there why) and are grouped into samples by webdataset's ``group_by_keys``; sampl
 webdataset's shuffle buffer, are decoded (simplejpeg) straight into one preallocated uint8 batch,
 mirrored on the way in when flipped, and normalised later on the training device. Streams never
 end: the training loop takes a fixed number of batches per epoch, so every rank takes the same
-number of steps.
+number of steps. It starts a fresh stream for every epoch, at pass = epoch: what an epoch reads
+depends on (seed, epoch) only, never on the epochs before it, which is what makes ``--resume``
+at an epoch boundary repeat an uninterrupted run exactly.
 
 A loader worker that meets bad data does not raise (PyTorch would wrap the error in a multi-line
 traceback); it yields ``{"error": message}`` and the training loop raises that as a ``SynthError``.

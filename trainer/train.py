@@ -109,6 +109,40 @@ class _Logger:
                 self.tb.close()
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """torch's seed for one epoch: a function of the run's seed and the epoch number only."""
+    return (int(seed) * 1_000_003 + 7_919 * int(epoch)) % 2**63
+
+
+def trim_log(path: str, epochs_done: int) -> int:
+    """Drop the rows of ``log.csv`` past the last checkpointed epoch; returns how many were dropped.
+
+    A run killed mid-epoch leaves that epoch's step rows (and, killed between the epoch's row and its
+    checkpoint, the epoch row too); the resumed run logs that epoch again from its first step, so
+    without this the log would hold it twice. The file is replaced atomically."""
+    if not os.path.isfile(path):
+        return 0
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    keep = []
+    for row in rows:
+        try:
+            done = None not in row.values() and int(row["epoch"]) <= epochs_done
+        except (TypeError, ValueError):
+            done = False  # a row cut short by the kill
+        if done:
+            keep.append(row)
+    if len(keep) == len(rows):
+        return 0
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, LOG_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(keep)
+    os.replace(tmp, path)
+    return len(rows) - len(keep)
+
+
 def _checkpoint_meta(cfg: TrainConfig, num_classes: int) -> dict[str, Any]:
     return {"network": cfg.network, "image_size": list(cfg.image_size), "embedding_size": cfg.embedding_size,
             "num_classes": num_classes, "loss": cfg.loss}
@@ -184,7 +218,6 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-    mixer = DomainMixer(schedule, cfg.seed + 1000 * start_epoch + rank) if schedule else None
 
     valset = None
     if cfg.val and rank == 0:
@@ -197,7 +230,8 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
         real_offset=num_syn, start_pass=start_epoch, real_cache_mb=cfg.real_cache_mb,
         augment=cfg.augment, augment_real=cfg.augment_real,
     )
-    loader = iter(data.make_loader(stream, cfg.workers, pin_memory=device.type == "cuda"))
+    if resume and rank == 0:
+        trim_log(os.path.join(cfg.out, LOG_NAME), start_epoch)
     logger = _Logger(cfg.out, rank == 0, resume is not None)
     meta = _checkpoint_meta(cfg, num_classes)
     summary: dict[str, Any] = {"rank": rank, "epoch_loss": [], "val": [], "steps_per_epoch": steps_per_epoch,
@@ -208,6 +242,13 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
         tqdm = None
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg.epochs):
+        # Everything random in an epoch starts from (seed, epoch) alone: the data pass, flips and
+        # augmentation (a fresh stream per epoch), psi draws and torch's generator. So an epoch run
+        # after --resume sees exactly what it would have seen in an uninterrupted run.
+        stream.start_pass = epoch
+        loader = iter(data.make_loader(stream, cfg.workers, pin_memory=device.type == "cuda"))
+        mixer = DomainMixer(schedule, cfg.seed + 1000 * epoch + rank) if schedule else None
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
         net.train()
         bar = range(steps_per_epoch)
         if tqdm is not None and progress and rank == 0:
@@ -276,6 +317,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
                 msg += f", val accuracy {100 * summary['val'][-1]['accuracy']:.2f}%"
             if progress:
                 print(msg, flush=True)
+        del loader  # stops this epoch's loader workers before the next epoch starts its own
     logger.close()
     if rank == 0 and cfg.export:
         summary["exported"] = export.export(model.backbone, cfg.out, {k: meta[k] for k in
