@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
 
 import pytest
 import webdataset as wds
 
 from synthface.errors import SynthError
-from synthface.pipeline import verify
+from synthface.pipeline import schema, verify
 from synthface.pipeline.build import RunOptions, run
 from synthface.pipeline.config import BuildConfig
+from synthface.pipeline.lock import BuildLock
 from synthface.pipeline.storage import Storage
 from tests.conftest import SHAPES, synth, synth_env
 
@@ -25,6 +31,8 @@ def s3_endpoint(monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its buckets in this process, across servers: start every test from an empty store.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
     for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint})
@@ -78,3 +86,56 @@ def test_memory_filesystem_in_process():
     assert verify.run(url, progress=False) == {"shards": 3, "samples": 8}
     with pytest.raises(SynthError, match="memory://"):
         run(cfg, RunOptions(out=url, workers=2, progress=False))
+
+
+def test_an_object_store_output_is_leased_to_one_build(s3_endpoint):
+    """On S3 the lock is a lease object created with If-None-Match and renewed with If-Match: a live
+    holder (renewing) refuses others; a killed one's lease runs out and is taken over."""
+    endpoint, fs = s3_endpoint
+    url = "s3://synth-bucket/leased"
+    options = {"client_kwargs": {"endpoint_url": endpoint}}
+    script = ("import sys, time; from synthface.pipeline.lock import BuildLock; from synthface.pipeline.storage import Storage; "
+              f"BuildLock(Storage({url!r}, {options!r}), lease_s=2).acquire(); print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", script], env=synth_env(**CREDENTIALS), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        time.sleep(3)  # longer than the lease: only renewal keeps it
+        with pytest.raises(SynthError, match=rf"is locked by .*pid {holder.pid} on"):
+            BuildLock(Storage(url, options)).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(2.5)
+    lock = BuildLock(Storage(url, options))
+    lock.acquire()
+    assert lock.took_over and lock.took_over["pid"] == holder.pid
+    lock.release()
+    fs.invalidate_cache()
+    assert not fs.exists(f"{url}/{schema.LOCK_NAME}")
+
+
+def test_two_builds_racing_for_an_object_store_lease_get_one(s3_endpoint):
+    endpoint, _ = s3_endpoint
+    url = "s3://synth-bucket/raced"
+    options = {"client_kwargs": {"endpoint_url": endpoint}}
+    locks = [BuildLock(Storage(url, options)) for _ in range(4)]
+    barrier = threading.Barrier(len(locks))
+    outcome = {}
+
+    def take(n):
+        barrier.wait()
+        try:
+            locks[n].acquire()
+            outcome[n] = "held"
+        except SynthError:
+            outcome[n] = "refused"
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(len(locks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcome.values()) == ["held", "refused", "refused", "refused"], outcome
+    for n, state in outcome.items():
+        if state == "held":
+            locks[n].release()
