@@ -25,10 +25,11 @@ def preview(out, ids, per_id, seed, generator, generator_options, image_size, **
     Rows are identities and columns images of each identity, sampled exactly as a build with the
     same seed and options would; the last row morphs identity 0 into identity 1 (phi 1 -> 0).
     """
-    from .preview import contact_sheet, write_sheet
+    from .preview import check_sheet_size, contact_sheet, write_sheet
 
     if ids < 1 or per_id < 1:
         raise SynthError(f"--ids and --per-id must be positive, got {ids} and {per_id}")
+    check_sheet_size(ids, per_id, image_size)
     overrides = sampling_overrides(kwargs)
     cfg = SamplingConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
     click.echo(f"rendering {ids} identities x {per_id} images + a morph row with '{generator}' at {image_size} ...",

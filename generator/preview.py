@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from synthface.errors import SynthError
+from synthface.options import normalise_size
 
 from . import layout, registry
 from .sampler import Sampler, SamplingConfig
@@ -29,6 +30,20 @@ def morph_records(sampler: Sampler, steps: int, i: int = 0, j: int = 1) -> tuple
     for n, phi in enumerate(phis):
         out[n, layout.IDENTITY] = (np.float32(phi) * a + np.float32(1.0 - phi) * b).astype(np.float32)
     return out, phis
+
+
+# The largest sheet PIL opens without calling it a decompression bomb, which is also far more tiles
+# than a preview needs: refused up front rather than allocated (10^5 x 10^5 tiles would be ~10^14 pixels).
+MAX_SHEET_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
+def check_sheet_size(ids: int, per_id: int, image_size: Any) -> None:
+    """One line when the sheet would be larger than any image viewer (or this machine's memory) takes."""
+    h, w = normalise_size(image_size)
+    pixels = (int(ids) + 1) * h * int(per_id) * w
+    if pixels > MAX_SHEET_PIXELS:
+        raise SynthError(f"a sheet of {ids + 1} rows x {per_id} images at {h}x{w} is {pixels:.3g} pixels, more than "
+                         f"the {MAX_SHEET_PIXELS} a preview may have: lower --ids or --per-id (e.g. 6 and 8)")
 
 
 def contact_sheet(
@@ -46,6 +61,7 @@ def contact_sheet(
         raise SynthError(f"a preview needs at least 2 identities (the last row morphs identity 0 into 1), got {ids}")
     if per_id < 1:
         raise SynthError(f"images per identity must be at least 1, got {per_id}")
+    check_sheet_size(ids, per_id, image_size)
     backend, sampler = registry.create_with_sampler(generator, cfg, ids, seed, image_size=image_size, options=options)
     h, w = backend.image_size
     sheet = np.zeros(((ids + 1) * h, per_id * w, 3), np.uint8)

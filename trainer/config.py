@@ -8,6 +8,7 @@ trained at 112x96; builds default to 112x112, which is what the configs use.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
@@ -19,9 +20,70 @@ from synthface.errors import SynthError
 from synthface.options import normalise_size, reject_unknown
 
 from .augment import parse_augment
+from .imaging import parse_crop
+from .mixup import psi_schedule
 
 MODES = ("dm", "syn", "real")
 SCHEDULES = ("step", "cosine")
+
+
+# Numeric options: (least allowed value, whether that value itself is allowed, what the flag means).
+# A value that is not a number, or not a whole number where one is needed, is refused the same way.
+_WHOLE = {"batch_size": (1, True), "epochs": (1, True), "workers": (0, True), "shuffle_buffer": (0, True),
+          "embedding_size": (1, True), "val_batch_size": (1, True), "log_every": (1, True), "seed": (0, True),
+          "max_steps": (1, True), "epoch_samples": (1, True), "num_classes": (1, True)}
+_REAL = {"lr": (0.0, False), "scale": (0.0, False), "momentum": (0.0, True), "weight_decay": (0.0, True),
+         "warmup_epochs": (0.0, True), "clip_grad": (0.0, True), "margin": (0.0, True)}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_numbers(cfg: TrainConfig) -> None:
+    """Every numeric option a number in its range, as one line naming the flag: a negative --lr or
+    --max-steps trains nothing useful (the loss goes to nan, or no step runs) and used to exit 0."""
+    for table, whole in ((_WHOLE, True), (_REAL, False)):
+        for name, (low, inclusive) in table.items():
+            value = getattr(cfg, name)
+            if value is None and name in ("max_steps", "epoch_samples", "num_classes", "margin"):
+                continue
+            bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            if not bad and whole and float(value) != int(value):
+                bad = True
+            if bad:
+                kind = "a whole number" if whole else "a number"
+                raise SynthError(f"{_flag(name)} {value!r} is not {kind}")
+            if value < low or (value == low and not inclusive):
+                bound = f"at least {low}" if inclusive else f"more than {low}"
+                raise SynthError(f"{_flag(name)} {value} is out of range: it must be {bound}")
+            setattr(cfg, name, int(value) if whole else float(value))
+    if cfg.momentum >= 1:
+        raise SynthError(f"--momentum {cfg.momentum} is out of range: it must be below 1")
+    if not isinstance(cfg.lr_steps, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     for v in cfg.lr_steps):
+        raise SynthError(f"--lr-steps {cfg.lr_steps!r} must be a list of epochs, e.g. 24,30,36")
+
+
+def check_device(device: str) -> str:
+    """A device torch can name (cpu, cuda, cuda:1, mps ...) and that this machine has; one line if not."""
+    import torch
+
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, ValueError):
+        raise SynthError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SynthError(f"device {device!r} asked for, but this machine (or this PyTorch build) has no CUDA GPU: "
+                             "use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise SynthError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SynthError(f"device {device!r} asked for, but MPS is not available here: use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise SynthError(f"device {device!r} is not supported for training: use cpu, cuda or cuda:N")
+    return str(dev)
 
 
 def check_real_cache_mb(mb: float) -> float:
@@ -81,9 +143,11 @@ class TrainConfig:
             raise SynthError(f"unknown lr schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         check_real_cache_mb(self.real_cache_mb)
         self.augment = parse_augment(self.augment)
-        for name in ("batch_size", "epochs"):
-            if int(getattr(self, name)) < 1:
-                raise SynthError(f"{name.replace('_', '-')} must be at least 1")
+        check_numbers(self)
+        psi_schedule(self.psi)  # checked even without --real, where it would go unused
+        self.crop = parse_crop(self.crop)
+        if self.device is not None:
+            self.device = check_device(self.device)
         if self.mode == "real" and not self.real:
             raise SynthError("real-only training needs real images: pass --real DIR")
         if self.mode != "real" and not self.data:

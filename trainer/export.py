@@ -68,7 +68,11 @@ def load_backbone(path: str, network: str | None = None, image_size=None, device
         raise SynthError(f"{path} is an ONNX export, for other runtimes: give the backbone.ts, backbone.pth or "
                          "checkpoint.pt beside it")
     if path.endswith(".ts"):
-        model = torch.jit.load(path, map_location=device)
+        try:
+            model = torch.jit.load(path, map_location=device)
+        except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, ValueError ... for a bad file
+            raise SynthError(f"{path} is not a TorchScript model ({type(exc).__name__}): give the backbone.ts "
+                             "that synth train exported, or its backbone.pth / checkpoint.pt") from None
         meta = _sidecar(path)
         size = tuple(image_size or meta.get("image_size") or (112, 112))
         return model.eval(), size
@@ -105,6 +109,13 @@ def load_state(model: torch.nn.Module, state: dict, what: str) -> None:
 def _sidecar(path: str) -> dict[str, Any]:
     meta_path = os.path.join(os.path.dirname(path), META_NAME)
     if os.path.isfile(meta_path):
-        with open(meta_path, encoding="utf-8") as f:
-            return json.load(f)
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise SynthError(f"{meta_path} is not readable JSON ({type(exc).__name__}): delete it and pass "
+                             "--network and --image-size instead") from None
+        if not isinstance(meta, dict):
+            raise SynthError(f"{meta_path} is not a JSON object: delete it and pass --network and --image-size")
+        return meta
     return {}

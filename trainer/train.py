@@ -109,6 +109,28 @@ class _Logger:
                 self.tb.close()
 
 
+def memory_bytes(device: torch.device) -> int:
+    """What the device can hold: a GPU's memory, or this machine's RAM for the CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no check
+        return 2**62
+
+
+def check_head_fits(num_classes: int, embedding_size: int, device: torch.device) -> None:
+    """Refuse a margin head that cannot fit, before allocating it: a class count of 10^9 (a damaged
+    manifest, a wrong --num-classes) would otherwise die in the allocator, or be killed for memory.
+    The head's weights, their gradients and SGD's momentum are three float32 copies."""
+    need = 3 * 4 * int(num_classes) * int(embedding_size)
+    have = memory_bytes(device)
+    if need > have:
+        raise SynthError(f"a head for {num_classes} classes x {embedding_size} needs {need / 2**30:.0f} GiB "
+                         f"(weights, gradients, momentum), more than the {have / 2**30:.0f} GiB of {device.type}: "
+                         "check num_classes in the dataset's manifest.json (or --num-classes)")
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """torch's seed for one epoch: a function of the run's seed and the epoch number only."""
     return (int(seed) * 1_000_003 + 7_919 * int(epoch)) % 2**63
@@ -174,6 +196,8 @@ def _load_checkpoint(path: str, cfg: TrainConfig, num_classes: int) -> dict[str,
 
 def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Train; returns per-epoch mean losses, validation results and the exported files."""
+    if os.path.exists(cfg.out) and not os.path.isdir(cfg.out):
+        raise SynthError(f"--out {cfg.out} is a file, not a directory: give a run directory (it is created if missing)")
     rank, world, local_rank = _distributed()
     if cfg.device:
         device = torch.device(cfg.device)
@@ -197,6 +221,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps)
     schedule = psi_schedule(cfg.psi) if (syn and real) else None
 
+    check_head_fits(num_classes, cfg.embedding_size, device)
     backbone = backbones.build(cfg.network, cfg.image_size, cfg.embedding_size)
     head = MarginSoftmax(cfg.embedding_size, num_classes, cfg.loss, cfg.scale, cfg.margin)
     # NHWC throughout (loaders hand over NHWC uint8; to_tensor_batch keeps that layout): oneDNN's and
@@ -205,7 +230,10 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, cfg))
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    os.makedirs(cfg.out, exist_ok=True)
+    try:
+        os.makedirs(cfg.out, exist_ok=True)
+    except OSError as exc:
+        raise SynthError(f"cannot create the run directory {cfg.out}: {exc.strerror or exc}") from None
     start_epoch = 0
     if resume:
         ckpt = _load_checkpoint(resume, cfg, num_classes)
