@@ -274,3 +274,99 @@ def test_train_eval_preview_bad_inputs_fail_with_one_line(existing, tmp_path):
     assert tree_hashes(existing) == before
     assert (tmp_path / "a-file").read_text() == "not a directory"
 
+
+def _rewrite_shard(out, name, change, record=True):
+    """Rewrite shard ``name`` of the build at ``out``, ``change(member_name, bytes) -> bytes`` applied to
+    every member; with ``record`` its new sha256 and size go into the manifest (so only the change is wrong)."""
+    import hashlib
+    import io
+    import tarfile
+
+    path = out / name
+    buf = io.BytesIO()
+    with tarfile.open(path) as src, tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as dst:
+        for member in src:
+            data = change(member.name, src.extractfile(member).read())
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    path.write_bytes(buf.getvalue())
+    if record:
+        _record(out, name)
+
+
+def _record(out, name):
+    import hashlib
+
+    data = (out / name).read_bytes()
+    man = json.loads((out / "manifest.json").read_text())
+    for entry in man["shards"]:
+        if entry["name"] == name:
+            entry["sha256"], entry["bytes"] = hashlib.sha256(data).hexdigest(), len(data)
+    (out / "manifest.json").write_text(json.dumps(man))
+
+
+def _soft_label(value):
+    def change(member, data):
+        if member.endswith(".json"):
+            meta = json.loads(data)
+            meta["soft_label"] = value(meta) if callable(value) else value
+            return json.dumps(meta).encode()
+        return data
+    return lambda out: _rewrite_shard(out, "synth-000000.tar", change)
+
+
+def _damaged_jpeg(record):
+    def change(member, data):
+        if member.endswith(".jpg"):
+            data = bytearray(data)
+            data[len(data) // 2:len(data) // 2 + 16] = bytes(16)  # zeros in the middle of the entropy-coded data
+            return bytes(data)
+        return data
+    return lambda out: _rewrite_shard(out, "synth-000000.tar", change, record=record)
+
+
+def _huge_member(out):
+    """The first member's header claims 10^13 bytes (GNU base-256 size field), checksum made right again."""
+    path = out / "synth-000000.tar"
+    data = bytearray(path.read_bytes())
+    data[124:136] = bytes([0x80]) + (10**13).to_bytes(11, "big")
+    data[148:156] = b" " * 8
+    data[148:156] = f"{sum(data[:512]):06o}\0 ".encode()
+    path.write_bytes(bytes(data))
+    _record(out, "synth-000000.tar")
+
+
+def _num_classes(value):
+    return _edit_manifest(lambda m: m.update(num_classes=value))
+
+
+TRAIN_DAMAGE = {
+    "soft label with a class that is text": (_soft_label([["abc", 1]]), "soft label"),
+    "soft label that is a number": (_soft_label(5), "soft label"),
+    "class 0.7 past a whole number": (_soft_label(lambda m: [[m["soft_label"][0][0] + 0.7, 1.0]]), "whole number"),
+    "tar member claiming 10^13 bytes": (_huge_member, "claims 10000000000000 bytes"),
+    "num_classes 10^9 in the manifest": (_num_classes(10**9), "1000000000 classes"),
+    "num_classes a string in the manifest": (_num_classes("many"), "num_classes"),
+    "damaged JPEG bytes (sha256 recorded again)": (_damaged_jpeg(record=True), "damaged JPEG data"),
+    "shard bytes that fail their recorded sha256": (_damaged_jpeg(record=False), "sha256"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(TRAIN_DAMAGE))
+def test_training_on_damaged_data_is_one_line_and_trains_nothing(existing, tmp_path, damage):
+    apply, needle = TRAIN_DAMAGE[damage]
+    data = tmp_path / "data"
+    shutil.copytree(existing, data)
+    apply(data)
+    before = tree_hashes(data)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, _train(data, run))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2, f"exit {result.exit_code}\n{result.output}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert lines and lines[-1].startswith("error: ") and needle in lines[-1], result.stderr
+    assert all(not line.startswith(("Traceback", "  File")) for line in lines), result.stderr
+    assert not (run / "checkpoint.pt").exists()
+    assert tree_hashes(data) == before
+    if "manifest" not in damage:  # synth verify names the same shard
+        assert synth("verify", data, "--no-progress").returncode != 0

@@ -17,13 +17,20 @@ from synthface.errors import SynthError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
+# libjpeg-turbo's words for bytes that are damaged (as opposed to a JPEG flavour simplejpeg does not
+# handle): PIL would decode such data without complaint, into an image with grey or smeared blocks.
+_DAMAGED = ("corrupt jpeg data", "premature end", "bogus", "invalid", "huffman", "not a jpeg")
+
+
 def decode(data: bytes) -> np.ndarray:
-    """Encoded bytes -> [H, W, 3] uint8 RGB."""
+    """Encoded bytes -> [H, W, 3] uint8 RGB; ValueError for damaged JPEG bytes, never a partly grey image."""
     if data[:2] == b"\xff\xd8":
         try:
-            return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=True, fastupsample=True)
-        except ValueError:
-            pass  # unusual JPEG flavours (e.g. CMYK): let PIL try
+            return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=True, fastupsample=True, strict=True)
+        except ValueError as exc:
+            if any(word in str(exc).lower() for word in _DAMAGED):
+                raise ValueError(f"damaged JPEG data: {exc}") from None
+            # unusual JPEG flavours (e.g. CMYK): let PIL try
     with Image.open(io.BytesIO(data)) as im:
         return np.array(im.convert("RGB"))  # writable, like simplejpeg's (the loader hands it to torch)
 

@@ -15,6 +15,9 @@ from typing import Any, BinaryIO
 
 BLOCK = 512
 _ZERO = bytes(BLOCK)
+# No shard member comes near this (a sample's image is kilobytes): a header that claims more is damage,
+# refused before reading instead of asking for that much memory (a size field can claim 10^13 bytes).
+MAX_MEMBER = 1 << 30
 
 
 class TarError(ValueError):
@@ -55,7 +58,13 @@ def members(stream: BinaryIO, url: str = "") -> Iterator[dict[str, Any]]:
         if stored != sum(header[:148]) + 256 + sum(header[156:]):
             raise TarError(f"{url}: bad tar header checksum (corrupt or not a tar file)")
         kind = header[156:157]
-        size = int(pax["size"]) if "size" in pax else _number(header[124:136])
+        try:
+            size = int(pax["size"]) if "size" in pax else _number(header[124:136])
+        except ValueError:
+            raise TarError(f"{url}: unreadable tar member size") from None
+        if not 0 <= size <= MAX_MEMBER:
+            raise TarError(f"{url}: a tar member claims {size} bytes, more than a shard member can hold "
+                           f"({MAX_MEMBER >> 20} MiB at most)")
         data = read(size)
         if len(data) < size:
             raise TarError(f"{url}: truncated tar member")
