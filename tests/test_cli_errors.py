@@ -368,5 +368,8 @@ def test_training_on_damaged_data_is_one_line_and_trains_nothing(existing, tmp_p
     assert all(not line.startswith(("Traceback", "  File")) for line in lines), result.stderr
     assert not (run / "checkpoint.pt").exists()
     assert tree_hashes(data) == before
-    if "manifest" not in damage:  # synth verify names the same shard
-        assert synth("verify", data, "--no-progress").returncode != 0
+    if "manifest" not in damage:  # synth verify names the same shard: BAD lines, then one error line
+        proc = synth("verify", data, "--no-progress")
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2 and lines[-1].startswith("error: "), proc.stderr
+        assert all(line.startswith("BAD synth-000000.tar") for line in lines[:-1]), proc.stderr
