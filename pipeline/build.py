@@ -12,6 +12,8 @@ Order of work, and why:
 4. Render on the workers, rewriting the manifest at most once per ``manifest_interval`` seconds.
 5. Write ``index.parquet`` (rows for skipped shards are recomputed from the sampler, without
    rendering) and the final manifest, and print a summary.
+6. Then the files for other readers (``card``: wids index, preview, dataset card), on every run
+   that ends complete, so a no-op re-run writes them again, byte for byte.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import orjson
 from synthface.errors import BuildFailed, SynthError
 from synthface.generator import registry
 
-from . import index, manifest, schema
+from . import card, index, manifest, schema
 from .config import BuildConfig
 from .distributor import LocalPool, RayPool, check_reachable
 from .storage import TMP_MARK, Storage, ours
@@ -80,7 +82,8 @@ def _clear(storage: Storage, prefixes: set[str]) -> None:
     patterns = [ours(p) for p in prefixes]
     for name in storage.names():
         base = name.split(TMP_MARK, 1)[0]
-        if any(p.match(name) for p in patterns) or base in (schema.MANIFEST_NAME, schema.INDEX_NAME):
+        if any(p.match(name) for p in patterns) or base in (schema.MANIFEST_NAME, schema.INDEX_NAME) \
+                or card.removable(storage, name):
             storage.remove(name)
 
 
@@ -88,7 +91,8 @@ def _remove_leftovers(storage: Storage, prefix: str) -> None:
     """Temporary files of an interrupted run (local outputs only; object stores have none)."""
     pattern = ours(prefix)
     for name in storage.names():
-        if TMP_MARK in name and (pattern.match(name) or name.split(TMP_MARK, 1)[0] in (schema.MANIFEST_NAME, schema.INDEX_NAME)):
+        if TMP_MARK in name and (pattern.match(name) or name.split(TMP_MARK, 1)[0] in (schema.MANIFEST_NAME, schema.INDEX_NAME)
+                                 or card.removable(storage, name)):
             storage.remove(name)
 
 
@@ -165,12 +169,15 @@ def run(cfg: BuildConfig, opts: RunOptions) -> dict[str, Any]:
     storage = Storage(opts.out, opts.storage_options)
     check_options(opts, storage)
     storage.prepare()
+    card.check_output(storage)
     old = _existing(storage, cfg, gen, opts.overwrite)
     _remove_leftovers(storage, cfg.prefix)
     done = _completed(storage, cfg, old)
     complete_before = bool(old and old.get("complete")) and len(done) == cfg.num_shards and storage.exists(schema.INDEX_NAME)
     if complete_before:
-        manifest.write(storage, manifest.make(cfg, gen, done, complete=True))
+        final = manifest.make(cfg, gen, done, complete=True)
+        manifest.write(storage, final)
+        card.write(storage, final)
         summary = {"images": cfg.num_samples, "shards": cfg.num_shards, "rendered_images": 0, "rendered_shards": 0,
                    "seconds": time.perf_counter() - t_start, "images_per_s": 0.0, "output": storage.url,
                    "timing": {}, "nodes": [], "workers": 0}
@@ -241,7 +248,9 @@ def run(cfg: BuildConfig, opts: RunOptions) -> dict[str, Any]:
         )
 
     storage.write(schema.INDEX_NAME, index.to_bytes(index.table([rows[s] for s in range(cfg.num_shards)])))
-    manifest.write(storage, manifest.make(cfg, gen, done, complete=True))
+    final = manifest.make(cfg, gen, done, complete=True)
+    manifest.write(storage, final)
+    card.write(storage, final)
     rendered = sum(s["count"] for s in stats)
     timing = {k: sum(s["timing"][k] for s in stats) for k in ("sample", "render", "encode", "write")}
     summary = {

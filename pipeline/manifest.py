@@ -49,6 +49,9 @@ def make(cfg: BuildConfig, generator: dict[str, Any], shards: dict[int, dict[str
         "image_format": cfg.format,
         "index": schema.INDEX_NAME,
         "complete": bool(complete),
+        # Written after the complete manifest (pipeline.card), and named here so that they are known as ours.
+        **({"files": {"wids_index": schema.WIDS_INDEX_NAME, "preview": schema.PREVIEW_NAME, "card": schema.CARD_NAME}}
+           if complete else {}),
         "shards": [
             {"index": i, "name": s["name"], "count": s["count"], "sha256": s["sha256"], "bytes": s["bytes"]}
             for i, s in sorted(shards.items())

@@ -6,6 +6,9 @@ A build directory (local path or fsspec URL) holds::
     {prefix}-000000.stats.json     per-shard stats: count, sha256, bytes, seconds, node
     manifest.json                  resolved config, versions, shard list with counts and sha256
     index.parquet                  one row per sample, no image bytes
+    shardindex.json                wids shard index: shard URLs (relative) and sample counts
+    preview.png                    contact sheet of real samples, read back from the shards
+    README.md                      dataset card (Hugging Face style), written last
 
 Each sample in a shard has three members sharing its key::
 
@@ -31,6 +34,10 @@ from synthface.generator import layout
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 INDEX_NAME = "index.parquet"
+# Written after the final manifest, which lists them (``files``); see pipeline.card.
+WIDS_INDEX_NAME = "shardindex.json"
+PREVIEW_NAME = "preview.png"
+CARD_NAME = "README.md"
 DEFAULT_PREFIX = "synth"
 IMAGE_FORMATS = ("jpg", "png", "webp")
 

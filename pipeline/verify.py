@@ -3,7 +3,8 @@
 A shard is good when its bytes hash to the manifest's sha256, it parses as a tar, it holds the
 listed number of samples, each with an image that decodes, a ``.cls`` and a ``.json`` that
 ``schema.parse_metadata`` accepts and whose label matches ``.cls``, and no key repeats anywhere
-in the dataset.
+in the dataset. A complete build's wids index and dataset card must also be the ones its manifest
+gives, and its preview one that a build wrote.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from synthface.errors import SynthError
 
 from . import manifest as manifest_io
-from . import schema, writer
+from . import card, schema, writer
 from .storage import Storage
 
 
@@ -105,6 +106,8 @@ def run(out: str, storage_options: dict[str, Any] | None = None, progress: bool 
             bar.close()
     if man.get("complete") and not storage.exists(schema.INDEX_NAME):
         bad[schema.INDEX_NAME] = "missing"
+    if man.get("complete"):
+        bad.update(card.problems(storage, man))
     if bad:
         for name, why in sorted(bad.items()):
             print(f"BAD {name}: {why}", file=sys.stderr)
