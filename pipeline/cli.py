@@ -55,14 +55,16 @@ class _Command(click.Command):
 @click.option("--address", help="Join an existing Ray cluster (e.g. auto or HOST:6379). [default: start a local one]")
 @click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
               help="fsspec storage option for the output (repeatable), e.g. client_kwargs={endpoint_url: http://...}.")
-@click.option("--overwrite", is_flag=True, help="Delete a previous build's files in --out (only shards, stats, manifest "
-              "and index) and build again. Without it, the same command resumes and a different config is refused.")
+@click.option("--overwrite", is_flag=True, help="Delete a previous build's files in --out (only shards, stats, manifest, "
+              "index, and the card, preview and wids index it wrote) and build again. Without it, the same command "
+              "resumes and a different config is refused.")
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Images rendered per generator call.")
 @click.option("--max-attempts", type=int, default=3, show_default=True, help="Attempts per shard before the build gives up on it.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def build(ids, per_id, out, recipe, generator, generator_options, seed, image_size, fmt, quality, shard_size, prefix,
           workers, gpus_per_worker, address, storage_options, overwrite, batch_size, max_attempts, progress, **sampling):
-    """Render a dataset of IDS x PER-ID images into WebDataset shards, with manifest.json and index.parquet.
+    """Render a dataset of IDS x PER-ID images into WebDataset shards, with manifest.json, index.parquet, a wids
+    index, preview.png and a dataset card (README.md).
 
     \b
     Examples:
