@@ -75,8 +75,8 @@ def preview_samples(cfg: BuildConfig) -> list[tuple[int, list[tuple[int, int]]]]
     return rows
 
 
-def _font():
-    # The bitmap font: the same pixels with or without FreeType (Pillow >= 10.1 names it so).
+def font():
+    """PIL's bitmap font (the same pixels with or without FreeType; Pillow >= 10.1 names it so)."""
     return getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
 
 
@@ -105,11 +105,11 @@ def preview(storage: Storage, man: dict[str, Any]) -> bytes:
     cols = max(len(images) for _, images in rows)
     sheet = Image.new("RGB", (_LABEL_W + cols * (tw + gap), len(rows) * (th + gap) - gap), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
-    font = _font()
+    label_font = font()
     for r, (c, images) in enumerate(rows):
         y = r * (th + gap)
-        draw.text((4, y + th // 2 - 12), "class", fill=(200, 200, 200), font=font)
-        draw.text((4, y + th // 2), str(c), fill=(235, 235, 235), font=font)
+        draw.text((4, y + th // 2 - 12), "class", fill=(200, 200, 200), font=label_font)
+        draw.text((4, y + th // 2), str(c), fill=(235, 235, 235), font=label_font)
         for col, (k, _) in enumerate(images):
             member = f"{schema.sample_key(c, k)}.{fmt}"
             if member not in members:
@@ -398,6 +398,12 @@ def problems(storage: Storage, man: dict[str, Any]) -> dict[str, str]:
             continue
         if not ours(name, data):
             out[name] = "not written by synth build"
-        elif name in expected and data != expected[name]():
+            continue
+        try:
+            stale = name in expected and data != expected[name]()
+        except SynthError as exc:  # a manifest whose config this version cannot read
+            out[name] = f"cannot be checked against {schema.MANIFEST_NAME} ({exc})"
+            continue
+        if stale:
             out[name] = f"does not match {schema.MANIFEST_NAME} (re-run synth build to rewrite it)"
     return out

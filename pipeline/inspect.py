@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from synthface.errors import SynthError
 from synthface.generator import layout
 
 from . import manifest as manifest_io
-from . import schema
+from . import card, schema
 from .storage import Storage
 
 DEFAULT_SAMPLES = 2000
@@ -173,14 +173,10 @@ _PANEL_W, _PANEL_H = 400, 250
 _BG, _FG, _AXIS, _BAR = (255, 255, 255), (20, 20, 20), (120, 120, 120), (66, 110, 180)
 
 
-def _font():
-    return getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
-
-
 def _panel(title: str, xlabel: str, heights: np.ndarray, ticks: list[tuple[float, str]], note: str = "") -> Image.Image:
     """A bar chart: ``heights`` in equal-width bars; ``ticks`` as (position in 0..1, label) under the x axis."""
     img = Image.new("RGB", (_PANEL_W, _PANEL_H), _BG)
-    draw, font = ImageDraw.Draw(img), _font()
+    draw, font = ImageDraw.Draw(img), card.font()
     left, right, top, bottom = 48, _PANEL_W - 12, 26, _PANEL_H - 40
     draw.text((left, 6), title, fill=_FG, font=font)
     draw.line([(left, top), (left, bottom), (right, bottom)], fill=_AXIS)
@@ -266,12 +262,7 @@ def chart(man: dict[str, Any], table, shards: Shards) -> bytes:
 
 def run(dataset: str, plot: str | None, samples: int = DEFAULT_SAMPLES, list_shards: bool = False,
         storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    storage = Storage(dataset, storage_options)
-    if storage.local and not storage.exists(""):
-        raise SynthError(f"{dataset!r} does not exist: give the --out directory of a build")
-    man = manifest_io.read(storage, remedy="give the --out of a synth build")
-    if man is None:
-        raise SynthError(f"{storage.url} has no {schema.MANIFEST_NAME}: give the --out of a synth build")
+    storage, man = manifest_io.open_build(dataset, storage_options)
     try:
         table = pq.read_table(io.BytesIO(storage.read(schema.INDEX_NAME)))
     except FileNotFoundError:

@@ -79,6 +79,17 @@ def read(storage: Storage, remedy: str = "pass --overwrite to replace this outpu
     return manifest
 
 
+def open_build(out: str, storage_options: dict[str, Any] | None = None) -> tuple[Storage, dict[str, Any]]:
+    """The storage and manifest of a build's output, for commands that read one (``synth verify``, ``synth inspect``)."""
+    storage = Storage(out, storage_options)
+    if storage.local and not storage.exists(""):
+        raise SynthError(f"{out!r} does not exist: give the --out directory of a build")
+    man = read(storage)
+    if man is None:
+        raise SynthError(f"{storage.url} has no {schema.MANIFEST_NAME}: give the --out of a synthface build")
+    return storage, man
+
+
 def differences(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:
     """Human-readable differences between two identity dicts, e.g. ``config.ids: 10 -> 20``."""
     out = []

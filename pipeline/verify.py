@@ -19,7 +19,6 @@ from synthface.errors import SynthError
 
 from . import manifest as manifest_io
 from . import card, schema, writer
-from .storage import Storage
 
 
 def check_shard(data: bytes, entry: dict[str, Any], fmt: str, seen: set[str]) -> list[str]:
@@ -67,12 +66,7 @@ def check_shard(data: bytes, entry: dict[str, Any], fmt: str, seen: set[str]) ->
 
 
 def run(out: str, storage_options: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
-    storage = Storage(out, storage_options)
-    if storage.local and not storage.exists(""):
-        raise SynthError(f"{out!r} does not exist: give the --out directory of a build")
-    man = manifest_io.read(storage)
-    if man is None:
-        raise SynthError(f"{storage.url} has no {schema.MANIFEST_NAME}: give the --out of a synthface build")
+    storage, man = manifest_io.open_build(out, storage_options)
     prefix = man["config"]["prefix"]
     fmt = man.get("image_format") or man["config"]["format"]
     listed = {int(e["index"]): e for e in man["shards"]}

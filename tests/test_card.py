@@ -56,7 +56,7 @@ def test_card_names_the_config_and_counts(built):
     man = json.loads((built / schema.MANIFEST_NAME).read_text())
     total = sum(e["bytes"] for e in man["shards"])
     for needle in ("70 aligned face images of 10 identities (7 each)", "`shapes` (version 1)", "| identities | 10 |",
-                   "| images per identity | 7 |", "| seed | 0 |", f"| 70 | 10 | 5 | 16 (the last 6) | ", f"{total:,} bytes",
+                   "| images per identity | 7 |", "| seed | 0 |", "| 70 | 10 | 5 | 16 (the last 6) | ", f"{total:,} bytes",
                    "synth-{000000..000004}.tar", "shardindex.json", 'load_dataset("webdataset"', "wids.ShardListDataset",
                    "synth train", "soft_label", "MIT-licensed"):
         assert needle in body, needle
