@@ -123,7 +123,7 @@ def preview(storage: Storage, man: dict[str, Any]) -> bytes:
     info.add_text("Description", f"{_name(man)}: rows are classes {', '.join(str(c) for c, _ in rows)}; "
                   f"columns are their images 0-{cols - 1}, read back from the shards")
     buf = io.BytesIO()
-    sheet.save(buf, format="PNG", pnginfo=info, compress_level=9)
+    sheet.save(buf, format="PNG", pnginfo=info, compress_level=6)
     return buf.getvalue()
 
 
@@ -139,6 +139,10 @@ def size_category(n: int) -> str:
 
 def _name(man: dict[str, Any]) -> str:
     return f"synthface {man['generator']['name']} {man['config']['ids']} x {man['config']['per_id']}"
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _bytes(n: int) -> str:
@@ -216,7 +220,8 @@ def card(man: dict[str, Any]) -> str:
     quality = f", quality {cfg['quality']}" if fmt in ("jpg", "webp") else ""
     _, _, terms = _terms(gen["name"])
     last = n - (shards - 1) * cfg["shard_size"]
-    per_shard = f"{cfg['shard_size']:,}" + (f" (the last {last:,})" if last != cfg["shard_size"] else "")
+    per_shard = (f"{n:,} (shard size {cfg['shard_size']:,})" if shards == 1 else
+                 f"{cfg['shard_size']:,}" + (f" (the last {last:,})" if last != cfg["shard_size"] else ""))
     options = ", ".join(f"`{k}={v}`" for k, v in sorted(cfg["generator_options"].items())) or "none"
     lines = [
         _front_matter(man),
@@ -226,7 +231,7 @@ def card(man: dict[str, Any]) -> str:
         "",
         f"A synthetic face-recognition dataset: {n:,} aligned face images of {ids:,} identities "
         f"({cfg['per_id']:,} each), rendered by the generator `{gen['name']}` (version {gen['version']}) and "
-        f"written as {shards:,} WebDataset shards by synthface {version}. Identities are sampled from the "
+        f"written as {count(shards, 'WebDataset shard')} by synthface {version}. Identities are sampled from the "
         "generator, not photographed; every image carries a soft label and the coefficients it was rendered from.",
         "",
         f"![preview]({schema.PREVIEW_NAME})",

@@ -150,7 +150,7 @@ def report(s: dict[str, Any], url: str, list_shards: bool = False) -> str:
     lines.append(f"lighting    ambient {_range(s['light_ambient'])}")
     lines.append(f"            directional {_range(s['light_directional'])}")
     read = s["read"]
-    where = f"{read['samples']:,} samples of {len(read['shards']):,} shards"
+    where = f"{read['samples']:,} samples of {card.count(len(read['shards']), 'shard')}"
     lines.append(f"  azimuth   {_range(read['azimuth'], '°')}  ({where}; + from the image right)")
     lines.append(f"  elevation {_range(read['elevation'], '°')}  (+ from above)")
     tone = read["skin_tone"]
@@ -231,7 +231,7 @@ def chart(man: dict[str, Any], table, shards: Shards) -> bytes:
                          col(axis), *_limits(col(axis), samp[f"{axis}_range"])) for axis in ("yaw", "pitch", "roll")]
     phi, counts = np.unique(np.round(col("phi"), 6), return_counts=True)
     panels.append(_bars("phi (weight of the own identity)", "phi", [f"{v:g}" for v in phi.tolist()], counts.tolist()))
-    note = f"{shards.azimuth.size:,} samples, {len(shards.names):,} shards"
+    note = f"{shards.azimuth.size:,} samples, {card.count(len(shards.names), 'shard')}"
     panels.append(_histogram("light azimuth (deg)", "+ from the image right", shards.azimuth, -180.0, 180.0, 36, note))
     panels.append(_histogram("light elevation (deg)", "+ from above", shards.elevation, -90.0, 90.0, 36, note))
     panels.append(_histogram("light directional strength", "first-order SH norm (index)", col("light_directional"),
@@ -256,7 +256,7 @@ def chart(man: dict[str, Any], table, shards: Shards) -> bytes:
     for i, panel in enumerate(panels):
         sheet.paste(panel, ((i % cols_n) * _PANEL_W, (i // cols_n) * _PANEL_H))
     buf = io.BytesIO()
-    sheet.save(buf, format="PNG", compress_level=9)
+    sheet.save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
 
 

@@ -101,11 +101,11 @@ def test_no_op_rerun_leaves_the_card_files_byte_identical(built):
 
 
 def test_datasets_loads_every_sample(built, tmp_path, monkeypatch):
-    datasets = pytest.importorskip("datasets")
-    # Local files only: nothing may reach the Hub.
+    # Local files only: nothing may reach the Hub. datasets reads these when it is first imported.
     for name, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
                         "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets")}.items():
         monkeypatch.setenv(name, value)
+    datasets = pytest.importorskip("datasets")
     ds = datasets.load_dataset("webdataset", data_files={"train": str(built / "synth-*.tar")}, split="train",
                                cache_dir=str(tmp_path / "hf" / "datasets"))
     assert len(ds) == 70
@@ -205,6 +205,15 @@ def test_licence_and_terms_follow_the_generator():
     rows = card.preview_samples(BuildConfig.from_dict(_manifest("morphable")["config"]))
     assert len(rows) == 3 and all(len(images) == 2 for _, images in rows)
     assert card.ours(schema.CARD_NAME, morphable.encode()) and not card.ours(schema.CARD_NAME, b"---\n# mine\n")
+
+
+def test_counts_of_a_one_shard_build():
+    man = _manifest("morphable")
+    man["config"]["shard_size"], man["num_shards"] = 1000, 1
+    man["shards"] = [{"index": 0, "name": "synth-000000.tar", "count": 6, "bytes": 150, "sha256": "0"}]
+    text = card.card(man)
+    assert "written as 1 WebDataset shard by synthface 0.1.0" in text
+    assert "| 6 | 3 | 1 | 6 (shard size 1,000) | 150 bytes |" in text
 
 
 def test_size_categories():
