@@ -46,7 +46,7 @@ def _synth(args: list[str], log: Path) -> float:
     with open(log, "a", encoding="utf-8") as f:
         f.write("$ synth " + " ".join(shlex.quote(a) for a in args) + "\n")
         f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0:
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
         sys.exit(f"synth {args[0]} failed (exit {proc.returncode}); the end of {log}:\n" + "\n".join(tail))

@@ -17,6 +17,8 @@ Order of work, and why:
 6. Write ``index.parquet`` (rows for skipped shards are recomputed from the sampler, without
    rendering) and the final manifest with the index's sha256, and print a summary. A complete
    build whose index no longer matches that sha256 gets its index written again.
+7. Then the files for other readers (``card``: wids index, preview, dataset card), on every run
+   that ends complete, so a no-op re-run writes them again, byte for byte.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import orjson
 from synthface.errors import BuildFailed, SynthError
 from synthface.generator import registry
 
-from . import index, manifest, schema
+from . import card, index, manifest, schema
 from .config import BuildConfig
 from .distributor import LocalPool, RayPool, check_reachable
 from .lock import BuildLock
@@ -100,6 +102,7 @@ def _listed(man: dict[str, Any]) -> set[str]:
     files, its index and itself."""
     prefix = man["config"]["prefix"]
     names = {entry["name"] for entry in man["shards"]} | {schema.MANIFEST_NAME, schema.INDEX_NAME}
+    names |= set((man.get("files") or {}).values())  # the card files (card.check_output has made sure they are ours)
     for shard in range(int(man.get("num_shards") or 0)):
         names.add(schema.shard_name(prefix, shard))
         names.add(schema.stats_name(prefix, shard))
@@ -160,7 +163,7 @@ def _remove_leftovers(storage: Storage, prefix: str) -> None:
     """Temporary files of an interrupted run (local outputs only; object stores have none)."""
     for name in storage.names():
         base = temp_base(name)
-        if base is not None and _is_ours(base, prefix):
+        if base is not None and (_is_ours(base, prefix) or base in card.FILES):
             storage.remove(name)
 
 
@@ -219,6 +222,16 @@ def _write_or_fail(storage: Storage, name: str, data: bytes, kept: int) -> None:
                           "completed shards are kept: free space (or fix the storage) and re-run the same command") from None
 
 
+def _write_card(storage: Storage, final: dict[str, Any], kept: int) -> None:
+    """The card files (``card.write``), after the final manifest; a full disk there ends like one anywhere."""
+    try:
+        card.write(storage, final)
+    except OSError as exc:
+        raise BuildFailed(f"cannot write the dataset card files in {storage.url} ({exc.strerror or type(exc).__name__}): "
+                          f"the {kept} completed shards are kept: free space (or fix the storage) and re-run the same "
+                          "command") from None
+
+
 def _start_pool(cfg_dict: dict[str, Any], storage: Storage, opts: RunOptions, jobs: int):
     """The workers, started and answering, before anything in the output changes."""
     if opts.workers == 0:
@@ -254,10 +267,14 @@ def run(cfg: BuildConfig, opts: RunOptions) -> dict[str, Any]:
 
 def _run_locked(cfg: BuildConfig, opts: RunOptions, gen: dict[str, Any], storage: Storage, lock: BuildLock,
                 t_start: float) -> dict[str, Any]:
+    card.check_output(storage)
     old, to_delete = _existing(storage, cfg, gen, opts.overwrite)
     done = _completed(storage, cfg, old) if old else {}
     index_intact = _index_intact(storage, old)
     if bool(old and old.get("complete")) and len(done) == cfg.num_shards and index_intact:
+        final = manifest.make(cfg, gen, done, complete=True, index=(old["index_sha256"], old["index_bytes"]))
+        _write_or_fail(storage, schema.MANIFEST_NAME, manifest.dumps(final), len(done))
+        _write_card(storage, final, len(done))
         summary = {"images": cfg.num_samples, "shards": cfg.num_shards, "rendered_images": 0, "rendered_shards": 0,
                    "seconds": time.perf_counter() - t_start, "images_per_s": 0.0, "output": storage.url,
                    "timing": {}, "nodes": [], "workers": 0}
@@ -333,8 +350,9 @@ def _run_locked(cfg: BuildConfig, opts: RunOptions, gen: dict[str, Any], storage
     index_bytes = index.to_bytes(index.table([rows[s] for s in range(cfg.num_shards)]))
     _write_or_fail(storage, schema.INDEX_NAME, index_bytes, len(done))
     digest = hashlib.sha256(index_bytes).hexdigest()
-    _write_or_fail(storage, schema.MANIFEST_NAME,
-                   manifest.dumps(manifest.make(cfg, gen, done, complete=True, index=(digest, len(index_bytes)))), len(done))
+    final = manifest.make(cfg, gen, done, complete=True, index=(digest, len(index_bytes)))
+    _write_or_fail(storage, schema.MANIFEST_NAME, manifest.dumps(final), len(done))
+    _write_card(storage, final, len(done))
     rendered = sum(s["count"] for s in stats)
     timing = {k: sum(s["timing"][k] for s in stats) for k in ("sample", "render", "encode", "write")}
     summary = {

@@ -1,4 +1,4 @@
-"""``synth build``, ``synth verify`` and ``synth pairs`` (a held-out verification set rendered like a build).
+"""``synth build``, ``synth verify``, ``synth inspect`` and ``synth pairs`` (a held-out verification set rendered like a build).
 
 Every option defaults to "not given" here so that a recipe's values stand unless a flag
 overrides them; the real defaults live in ``BuildConfig`` and ``SamplingConfig`` and are quoted
@@ -55,14 +55,16 @@ class _Command(click.Command):
 @click.option("--address", help="Join an existing Ray cluster (e.g. auto or HOST:6379). [default: start a local one]")
 @click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
               help="fsspec storage option for the output (repeatable), e.g. client_kwargs={endpoint_url: http://...}.")
-@click.option("--overwrite", is_flag=True, help="Delete a previous build's files in --out (only shards, stats, manifest "
-              "and index) and build again. Without it, the same command resumes and a different config is refused.")
+@click.option("--overwrite", is_flag=True, help="Delete a previous build's files in --out (only shards, stats, manifest, "
+              "index, and the card, preview and wids index it wrote) and build again. Without it, the same command "
+              "resumes and a different config is refused.")
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Images rendered per generator call.")
 @click.option("--max-attempts", type=int, default=3, show_default=True, help="Attempts per shard before the build gives up on it.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def build(ids, per_id, out, recipe, generator, generator_options, seed, image_size, fmt, quality, shard_size, prefix,
           workers, gpus_per_worker, address, storage_options, overwrite, batch_size, max_attempts, progress, **sampling):
-    """Render a dataset of IDS x PER-ID images into WebDataset shards, with manifest.json and index.parquet.
+    """Render a dataset of IDS x PER-ID images into WebDataset shards, with manifest.json, index.parquet, a wids
+    index, preview.png and a dataset card (README.md).
 
     \b
     Examples:
@@ -96,6 +98,32 @@ def verify(out, storage_options, progress):
     from .verify import run
 
     run(out, key_values(storage_options, "--storage-option"), progress=progress)
+
+
+@click.command(cls=_Command)
+@click.argument("dataset")
+@click.option("--plot", default="inspect.png", show_default=True, metavar="PNG",
+              help="Where to write the distributions chart; an empty value writes none.")
+@click.option("--samples", type=int, default=2000, show_default=True,
+              help="Samples whose metadata is read from the shards (lighting direction, skin tone); whole shards "
+                   "spread over the dataset.")
+@click.option("--per-shard", is_flag=True, help="List every shard's sample and class counts (always, up to 20 shards).")
+@click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
+              help="fsspec storage option (repeatable), as for synth build.")
+def inspect(dataset, plot, samples, per_shard, storage_options):
+    """Summarise a built DATASET (counts, generator, sampling, phi, pose, lighting, skin tone, classes per shard)
+    from its manifest and index, and chart the distributions.
+
+    \b
+    Example:
+      synth inspect data/syn_1k_20 --plot syn_1k_20.png
+    """
+    from .inspect import run
+
+    if samples < 0:
+        raise SynthError(f"--samples must be 0 or more, got {samples}")
+    run(dataset, plot or None, samples=samples, list_shards=per_shard,
+        storage_options=key_values(storage_options, "--storage-option"))
 
 
 @click.command("pairs", cls=_Command)
@@ -147,4 +175,4 @@ def pairs(out, ids, images_per_id, class_offset, same, different, folds, like, r
                f"different pairs in {folds} folds to {out}/pairs.txt")
 
 
-COMMANDS = [build, verify, pairs]
+COMMANDS = [build, verify, inspect, pairs]

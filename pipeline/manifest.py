@@ -51,6 +51,9 @@ def make(cfg: BuildConfig, generator: dict[str, Any], shards: dict[int, dict[str
         "image_format": cfg.format,
         "index": schema.INDEX_NAME,
         "complete": bool(complete),
+        # Written after the complete manifest (pipeline.card), and named here so that they are known as ours.
+        **({"files": {"wids_index": schema.WIDS_INDEX_NAME, "preview": schema.PREVIEW_NAME, "card": schema.CARD_NAME}}
+           if complete else {}),
         "shards": [
             {"index": i, "name": s["name"], "count": s["count"], "sha256": s["sha256"], "bytes": s["bytes"]}
             for i, s in sorted(shards.items())
@@ -129,11 +132,27 @@ def check(manifest: Any) -> None:
         digest = entry.get("sha256")
         if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
             raise ValueError(f"shards[{n}].sha256 is {digest!r}, not a sha256 hex digest")
+    files = manifest.get("files")
+    card_files = {schema.WIDS_INDEX_NAME, schema.PREVIEW_NAME, schema.CARD_NAME}
+    if files is not None and (not isinstance(files, dict) or not set(files.values()) <= card_files):
+        raise ValueError(f"files is {files!r}, not the names of a build's {', '.join(sorted(card_files))}")
     if "index_sha256" in manifest:
         digest = manifest["index_sha256"]
         if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
             raise ValueError(f"index_sha256 is {digest!r}, not a sha256 hex digest")
         _whole(manifest.get("index_bytes"), "index_bytes")
+
+
+def open_build(out: str, storage_options: dict[str, Any] | None = None,
+               remedy: str = "remove it or choose another --out") -> tuple[Storage, dict[str, Any]]:
+    """The storage and manifest of a build's output, for commands that read one (``synth verify``, ``synth inspect``)."""
+    storage = Storage(out, storage_options)
+    if storage.local and not storage.exists(""):
+        raise SynthError(f"{out!r} does not exist: give the --out directory of a build")
+    man = read(storage, remedy)
+    if man is None:
+        raise SynthError(f"{storage.url} has no {schema.MANIFEST_NAME}: give the --out of a synthface build")
+    return storage, man
 
 
 def differences(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[str]:

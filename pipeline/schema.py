@@ -7,6 +7,9 @@ A build directory (local path or fsspec URL) holds::
     manifest.json                  resolved config, versions, shard list with counts and sha256
     index.parquet                  one row per sample, no image bytes (its sha256 is in the manifest)
     .synthface-build.lock          present while a build runs: who holds the output
+    shardindex.json                wids shard index: shard URLs (relative) and sample counts
+    preview.png                    contact sheet of real samples, read back from the shards
+    README.md                      dataset card (Hugging Face style), written last
 
 Each sample in a shard has three members sharing its key::
 
@@ -33,6 +36,10 @@ SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 INDEX_NAME = "index.parquet"
 LOCK_NAME = ".synthface-build.lock"  # held while a build runs (pipeline.lock)
+# Written after the final manifest, which lists them (``files``); see pipeline.card.
+WIDS_INDEX_NAME = "shardindex.json"
+PREVIEW_NAME = "preview.png"
+CARD_NAME = "README.md"
 DEFAULT_PREFIX = "synth"
 IMAGE_FORMATS = ("jpg", "png", "webp")
 

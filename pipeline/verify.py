@@ -7,6 +7,8 @@ soft label is well formed (whole class numbers, weights summing to 1) and whose 
 ``.cls``, and no key repeats anywhere in the dataset. The index is good when its bytes hash to
 the sha256 the manifest recorded for it and its rows are exactly the shards' samples, in order.
 A build that is not finished (``complete`` false) is reported as such, and fails verification.
+A complete build's wids index and dataset card must also be the ones its manifest gives, and
+its preview one that a build wrote.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ import numpy as np
 from synthface.errors import SynthError
 
 from . import manifest as manifest_io
-from . import schema, writer
-from .storage import Storage
+from . import card, schema, writer
 
 # Per sample, what the index must agree with.
 _ROW_FIELDS = ("key", "shard", "class", "label", "partner", "phi", "soft_label")
@@ -117,12 +118,8 @@ def check_index(data: bytes, man: dict[str, Any], rows: list[dict[str, Any]] | N
 
 
 def run(out: str, storage_options: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
-    storage = Storage(out, storage_options)
-    if storage.local and not storage.exists(""):
-        raise SynthError(f"{out!r} does not exist: give the --out directory of a build")
-    man = manifest_io.read(storage, remedy="it cannot be verified: restore it, or build the dataset again into a new --out")
-    if man is None:
-        raise SynthError(f"{storage.url} has no {schema.MANIFEST_NAME}: give the --out of a synthface build")
+    storage, man = manifest_io.open_build(
+        out, storage_options, remedy="it cannot be verified: restore it, or build the dataset again into a new --out")
     prefix = man["config"]["prefix"]
     fmt = man.get("image_format") or man["config"].get("format")
     if fmt not in schema.IMAGE_FORMATS:
@@ -178,6 +175,8 @@ def run(out: str, storage_options: dict[str, Any] | None = None, progress: bool 
             problems = check_index(data, man, rows)
             if problems:
                 bad[schema.INDEX_NAME] = "; ".join(problems[:3]) + ": re-run synth build with the same settings to rewrite it"
+    if man.get("complete"):
+        bad.update(card.problems(storage, man))
     if bad:
         for name, why in sorted(bad.items()):
             print(f"BAD {name}: {why}", file=sys.stderr)

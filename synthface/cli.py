@@ -42,6 +42,7 @@ def main():
       synth preview --out preview.png          # what a build will look like
       synth build --ids 1000 --per-id 20 --out data/syn_1k_20
       synth verify data/syn_1k_20
+      synth inspect data/syn_1k_20             # counts and distributions, inspect.png
     """
 
 

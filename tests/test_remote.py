@@ -53,7 +53,7 @@ def test_build_to_s3_and_verify(s3_endpoint, tmp_path):
     assert proc.returncode == 0, proc.stderr
     fs.invalidate_cache()
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(url, detail=False))
-    assert names == ["index.parquet", "manifest.json",
+    assert names == ["README.md", "index.parquet", "manifest.json", "preview.png", "shardindex.json",
                      *[f"synth-00000{i}.{e}" for i in range(3) for e in ("stats.json", "tar")]]
     assert not [n for n in names if ".tmp-" in n]
     man = json.loads(fs.cat_file(f"{url}/manifest.json"))

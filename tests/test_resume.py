@@ -24,6 +24,9 @@ def _snapshot(out):
         "complete": man["complete"],
         "index": pq.read_table(out / "index.parquet"),
         "index_bytes": (out / "index.parquet").read_bytes(),
+        # The dataset card, preview and wids index: written again at the end, to the same bytes.
+        "card": {name: (out / name).read_bytes() for name in ("README.md", "preview.png", "shardindex.json")
+                 if (out / name).exists()},
     }
 
 
@@ -58,6 +61,7 @@ def test_sigkill_then_resume_is_byte_identical(tmp_path):
     assert got["shards"] == expected["shards"] and len(got["shards"]) == 12
     assert got["manifest"] == expected["manifest"] and got["complete"]
     assert got["index"].equals(expected["index"]) and got["index_bytes"] == expected["index_bytes"]
+    assert got["card"] == expected["card"] and len(got["card"]) == 3
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
     assert synth("verify", out, "--no-progress").returncode == 0
 
@@ -87,7 +91,7 @@ def test_leftovers_are_adopted_or_redone_without_duplicates(tmp_path):
     assert "(3 shards kept from a previous run)" in again.stdout
     got = _snapshot(out)
     assert got["shards"] == expected["shards"] and got["manifest"] == expected["manifest"]
-    assert got["index_bytes"] == expected["index_bytes"]
+    assert got["index_bytes"] == expected["index_bytes"] and got["card"] == expected["card"]
     assert sorted(p.name for p in out.iterdir() if ".tmp-" in p.name) == []
 
     done = synth("build", *args)
