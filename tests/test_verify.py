@@ -109,6 +109,17 @@ def test_verify_refuses_shard_names_outside_the_dataset(builds, tmp_path, name):
     assert "not a synthface manifest" in lines[0] and "shards[0].name" in lines[0], lines[0]
 
 
+def test_verify_refuses_card_file_names_outside_the_dataset(builds, tmp_path):
+    out = _copy(builds[0], tmp_path)
+    man = json.loads((out / "manifest.json").read_text())
+    man["files"]["card"] = "../../../../etc/hostname"
+    (out / "manifest.json").write_text(json.dumps(man))
+    proc = synth("verify", out, "--no-progress")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr  # refused outright: nothing was read
+    assert "not a synthface manifest" in lines[0] and "files is" in lines[0], lines[0]
+
+
 def _rewrite_sample(out, shard: str, edit) -> None:
     """Change one sample's .json in a shard and record the new bytes in the manifest, so that only
     the content check can find it."""
