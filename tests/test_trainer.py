@@ -27,12 +27,12 @@ def synth(*args) -> str:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """400 images from a real ``synth build`` (default generator; 32x32 to keep CPU time down), and a
-    held-out pairs set drawn with the same generator and seed (``--like``) from classes 10^6 up."""
+    held-out set of 600 pairs drawn with the same generator and seed (``--like``) from classes 10^6 up."""
     root = tmp_path_factory.mktemp("e2e")
     data, pairs = root / "syn", root / "pairs"
     synth("build", "--ids", 50, "--per-id", 8, "--out", data, "--workers", 0, "--image-size", 32,
           "--shard-size", 100, "--seed", 5, "--no-progress")
-    synth("pairs", "--out", pairs, "--ids", 20, "--images-per-id", 5, "--same", 100, "--different", 100,
+    synth("pairs", "--out", pairs, "--ids", 40, "--images-per-id", 5, "--same", 300, "--different", 300,
           "--like", data)
     return data, pairs
 
@@ -42,14 +42,21 @@ def test_train_end_to_end_loss_falls_and_heldout_verification_beats_chance(built
     out = tmp_path / "run"
     # A smaller scale and margin than the reference (64, 0.5) let 50 classes converge in ~100 steps.
     # Augmentation off: this checks that the loop learns at all, on 32x32 images the augmentation is not sized for.
-    synth("train", "--config", "tiny", "--data", data, "--out", out, "--epochs", 8, "--image-size", 32, "--augment", "off",
+    synth("train", "--config", "tiny", "--data", data, "--out", out, "--epochs", 12, "--image-size", 32, "--augment", "off",
           "--scale", 32, "--margin", 0.3, "--val", pairs, "--seed", 1)
     rows = [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
     epoch_rows = [r for r in rows if r[-1]]  # the per-epoch rows carry the epoch time
     losses = [float(r[2]) for r in epoch_rows]
-    assert len(losses) == 8 and losses[-1] < 0.85 * losses[0], losses
+    # Bars far from what training reaches, because the exact numbers differ between CPUs and thread
+    # counts (float sums in another order, which grows into different runs, much as another seed
+    # would). 12 epochs let the cosine schedule settle and 600 pairs keep one pair at 1/600, so runs
+    # end close together: with seeds 0, 3 and 5 (one thread) the loss fell to 0.35-0.45 of the first
+    # epoch's (bar: 0.85) and the last three validations averaged 0.85-0.88 (bar: 0.75 on their mean;
+    # chance is 0.5, and after one epoch a network scores 0.57-0.68). With 8 epochs and 200 pairs,
+    # seeds 0-5 ended anywhere from 0.70 to 0.91, which is how a 0.72 bar once failed on another CPU.
+    assert len(losses) == 12 and losses[-1] < 0.85 * losses[0], losses
     val = [float(r[6]) for r in epoch_rows]
-    assert val[-1] >= 0.72, val  # chance is 0.5; an untrained network scores about 0.6
+    assert np.mean(val[-3:]) >= 0.75, val
     assert (out / "tb").is_dir() and (out / "checkpoint.pt").is_file()
     # The exported TorchScript model evaluates to the same accuracy as the last validation ...
     report = tmp_path / "eval.json"
