@@ -25,15 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
-from generator.sampler import Sampler  # noqa: E402
-from pipeline import schema, writer  # noqa: E402
-from pipeline.build import RunOptions, run  # noqa: E402
-from pipeline.config import BuildConfig  # noqa: E402
+from synthface.generator.sampler import Sampler  # noqa: E402
+from synthface.pipeline import schema, writer  # noqa: E402
+from synthface.pipeline.build import RunOptions, run  # noqa: E402
+from synthface.pipeline.config import BuildConfig  # noqa: E402
 
 
 def default_generator() -> str:
     try:
-        import generator.morphable  # noqa: F401
+        import synthface.generator.morphable  # noqa: F401
 
         return "morphable"
     except ImportError:

@@ -11,14 +11,18 @@ batches); the time covers mapping, truncation, synthesis, alignment, quantisatio
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from generator.discofacegan import DiscoFaceGANBackend, testing
-from generator.sampler import Sampler, SamplingConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.discofacegan_files
+
+from synthface.generator.discofacegan import DiscoFaceGANBackend  # noqa: E402
+from synthface.generator.sampler import Sampler, SamplingConfig  # noqa: E402
+from tests import discofacegan_files as testing  # noqa: E402
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from generator.morphable.model import build_model  # noqa: E402
-from generator.morphable.raster import rasterise  # noqa: E402
+from synthface.generator.morphable.model import build_model  # noqa: E402
+from synthface.generator.morphable.raster import rasterise  # noqa: E402
 
 YAWS = (-0.5, -0.2, 0.0, 0.3, 0.6)
 

@@ -21,8 +21,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from generator.morphable import MorphableBackend  # noqa: E402
-from generator.sampler import SamplingConfig, Sampler  # noqa: E402
+from synthface.generator.morphable import MorphableBackend  # noqa: E402
+from synthface.generator.sampler import SamplingConfig, Sampler  # noqa: E402
 
 
 def measure(backend: MorphableBackend, records: np.ndarray, batch: int, seconds: float) -> tuple[float, float, float]:

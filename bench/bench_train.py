@@ -3,7 +3,8 @@
     python bench/bench_train.py                      # makes its own shards and real folder in a temp dir
     python bench/bench_train.py --data data/syn_1k_20 --real data/real_faces --batches 40
 
-Loader numbers are for ONE process (run it with workers=0, i.e. in this process), so they are the
+Loader numbers (without augmentation, and with the ``default`` and ``strong`` augmentation presets
+of ``synth train --augment``) are for ONE process (run it with workers=0, i.e. in this process), so they are the
 per-worker rate: what one loader core delivers to the GPU. "images/s" counts training images the
 loader hands over; under domain mixup each comes with a real image too, which is decoded on its
 first use and then served from the loader's decoded-image cache (``--real-cache-mb``; run more
@@ -25,9 +26,10 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from trainer import backbones, data, imaging
-from trainer.losses import MarginSoftmax
-from trainer.mixup import DomainMixer
+from synthface.trainer import backbones, data, imaging
+from synthface.trainer.augment import parse_augment
+from synthface.trainer.losses import MarginSoftmax
+from synthface.trainer.mixup import DomainMixer
 
 
 def _make_inputs(tmp: str, size: int) -> tuple[str, str]:
@@ -47,17 +49,19 @@ def _make_inputs(tmp: str, size: int) -> tuple[str, str]:
     return syn, real
 
 
-def bench_loader(syn, real, batch: int, batches: int, size: int, shuffle_buffer: int) -> float:
+def bench_loader(syn, real, batch: int, batches: int, size: int, shuffle_buffer: int,
+                 augment: str = "off") -> tuple[float, float]:
+    """(images/s of wall time, images per CPU second) of one loader process."""
     stream = data.TrainStream(syn, real, batch_size=batch, image_size=(size, size), shuffle_buffer=shuffle_buffer,
-                              real_offset=syn.num_classes if syn else 0)
+                              real_offset=syn.num_classes if syn else 0, augment=parse_augment(augment))
     it = iter(stream)
-    first = next(it)  # fills the shuffle buffer: not part of the steady state
+    first = next(it)  # fills the shuffle buffer (and compiles the augmentation kernels): not the steady state
     if "error" in first:
         raise SystemExit(first["error"])
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(batches):
         next(it)
-    return batches * batch / (time.perf_counter() - t)
+    return batches * batch / (time.perf_counter() - t), batches * batch / (time.process_time() - c)
 
 
 def bench_mix(batch: int, size: int, reps: int = 20) -> float:
@@ -115,10 +119,12 @@ def main():
         jpeg = np.mean([os.path.getsize(p) for p, _ in real.items[:200]]) if isinstance(real, data.RealFolder) else 0
         print(f"data: {syn.num_samples} synthetic samples in {len(syn.urls)} shards; real images ~{jpeg / 1024:.1f} KiB")
         print(f"loader, one process, batch {args.batch}, {args.size}x{args.size}:")
-        rate = bench_loader(syn, None, args.batch, args.batches, args.size, args.shuffle_buffer)
-        print(f"  synthetic only          {rate:8.0f} images/s")
-        rate = bench_loader(syn, real, args.batch, args.batches, args.size, args.shuffle_buffer)
-        print(f"  with domain mixup       {rate:8.0f} images/s  (+ as many real images, cached after first use)")
+        for aug in ("off", "default", "strong"):
+            rate, cpu = bench_loader(syn, None, args.batch, args.batches, args.size, args.shuffle_buffer, aug)
+            print(f"  synthetic, augment {aug:<8} {rate:8.0f} images/s ({cpu:.0f} per CPU second)")
+        rate, cpu = bench_loader(syn, real, args.batch, args.batches, args.size, args.shuffle_buffer, "default")
+        print(f"  with domain mixup, augment default {rate:8.0f} images/s ({cpu:.0f} per CPU second; "
+              "+ as many real images, cached after first use)")
         print(f"  mix + normalise (CPU)   {bench_mix(args.batch, args.size):8.0f} images/s")
     rate = bench_step(args.network, args.step_batch, args.steps, args.size)
     print(f"training step, {args.network}, batch {args.step_batch}, {args.threads} thread(s): {rate:.1f} images/s")

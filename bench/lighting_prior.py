@@ -5,7 +5,7 @@
 Decodes ``--draws`` latents z ~ N(0, I) with DiscoFaceGAN's lighting decoder (its VAE was trained on
 spherical-harmonics coefficients fitted to FFHQ photographs), averages the 27 coefficients over the
 colour channels, and prints their mean and the Cholesky factor of their covariance in the form of
-``generator.sampler.LIGHT_MEAN`` / ``LIGHT_CHOL``, then the same summary (light from above, elevation,
+``synthface.generator.sampler.LIGHT_MEAN`` / ``LIGHT_CHOL``, then the same summary (light from above, elevation,
 strength) for the decoder and for the sampler's default prior side by side. Only the ``gamma``
 decoder's checkpoint is read; no TensorFlow needed.
 """
@@ -17,11 +17,11 @@ import sys
 
 import numpy as np
 
-from generator import layout
-from generator.discofacegan import decoders as dec
-from generator.discofacegan.convert import read_decoder
-from generator.sampler import LIGHT_CHOL, LIGHT_MEAN, GaussianPrior, SamplingConfig
 from synthface.errors import SynthError
+from synthface.generator import layout
+from synthface.generator.discofacegan import decoders as dec
+from synthface.generator.discofacegan.convert import read_decoder
+from synthface.generator.sampler import LIGHT_CHOL, LIGHT_MEAN, GaussianPrior, SamplingConfig
 
 
 def _numbers(values: np.ndarray) -> str:

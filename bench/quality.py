@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generator import layout
-from generator.morphable import MorphableBackend
-from generator.preview import contact_sheet, morph_records
-from generator.sampler import SamplingConfig, Sampler
+from synthface.generator import layout
+from synthface.generator.morphable import MorphableBackend
+from synthface.generator.preview import contact_sheet, morph_records
+from synthface.generator.sampler import SamplingConfig, Sampler
 
 
 def _dlib():

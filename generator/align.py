@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import normalise_size
+from synthface.options import normalise_size
 
 ARCFACE_112 = np.array(
     [

@@ -46,8 +46,7 @@ def contact_sheet(
         raise SynthError(f"a preview needs at least 2 identities (the last row morphs identity 0 into 1), got {ids}")
     if per_id < 1:
         raise SynthError(f"images per identity must be at least 1, got {per_id}")
-    backend = registry.create(generator, image_size=image_size, **(options or {}))
-    sampler = Sampler(cfg, num_classes=ids, seed=seed, prior=backend.prior(cfg))
+    backend, sampler = registry.create_with_sampler(generator, cfg, ids, seed, image_size=image_size, options=options)
     h, w = backend.image_size
     sheet = np.zeros(((ids + 1) * h, per_id * w, 3), np.uint8)
     total = ids + 1

@@ -2,8 +2,9 @@
 
 A backend renders a batch of coefficient records (see ``layout``) into aligned uint8 images, the
 five alignment landmarks in output pixels, and per-sample metadata. Built-in backends are listed
-here by import path, so importing the registry stays cheap; third parties register theirs under
-the ``synthface.generators`` entry-point group::
+here by import path, so importing the registry stays cheap; third parties subclass
+``synthface.generator.registry.Backend`` and register theirs under the ``synthface.generators``
+entry-point group::
 
     [project.entry-points."synthface.generators"]
     mybackend = "mypackage.module:MyBackend"
@@ -19,14 +20,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from synthface.errors import SynthError
+from synthface.options import normalise_size
 
-from .sampler import GaussianPrior, SamplingConfig
+from .sampler import GaussianPrior, Sampler, SamplingConfig
 
 ENTRY_POINT_GROUP = "synthface.generators"
 
 BUILTIN: dict[str, str] = {
-    "morphable": "generator.morphable:MorphableBackend",
-    "discofacegan": "generator.discofacegan:DiscoFaceGANBackend",
+    "morphable": "synthface.generator.morphable:MorphableBackend",
+    "discofacegan": "synthface.generator.discofacegan:DiscoFaceGANBackend",
 }
 
 
@@ -74,25 +76,6 @@ class Backend:
         return {"name": self.name, "version": self.version, "image_size": list(self.image_size), "options": self.opts}
 
 
-def normalise_size(size: Any) -> tuple[int, int]:
-    """(height, width) from 112, "112", "112x96" or (112, 96)."""
-    if isinstance(size, str):
-        parts = size.lower().replace("*", "x").split("x")
-        try:
-            size = tuple(int(p) for p in parts) if len(parts) == 2 else int(parts[0])
-        except ValueError:
-            raise SynthError(f"image size {size!r} is not a number: use e.g. 112 or 112x96") from None
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise SynthError(f"image size {size!r} is not valid: use e.g. 112 or 112x96") from None
-    if not (32 <= h <= 1024 and 32 <= w <= 1024):
-        raise SynthError(f"image size {h}x{w} is outside 32..1024 pixels per side")
-    return (h, w)
-
-
 def _entry_points() -> dict[str, metadata.EntryPoint]:
     try:
         eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
@@ -119,7 +102,7 @@ def _from_path(path: str) -> type[Backend]:
         if obj is None:
             raise SynthError(f"generator {path!r}: module {module!r} has no {attr!r}")
     if not (isinstance(obj, type) and issubclass(obj, Backend)):
-        raise SynthError(f"generator {path!r} is not a generator.registry.Backend subclass")
+        raise SynthError(f"generator {path!r} is not a synthface.generator.registry.Backend subclass")
     return obj
 
 
@@ -145,3 +128,15 @@ def get(name: str) -> type[Backend]:
 
 def create(name: str, image_size: Any = 112, device: str = "cpu", **options: Any) -> Backend:
     return get(name)(image_size=image_size, device=device, **options)
+
+
+def create_with_sampler(name: str, sampling: SamplingConfig, num_classes: int, seed: int, *, image_size: Any = 112,
+                        device: str = "cpu", options: dict[str, Any] | None = None) -> tuple[Backend, Sampler]:
+    """The backend ``name`` made with ``options``, and a Sampler over its prior (made with the same options).
+
+    What a build worker, ``synth preview`` and ``synth pairs`` each draw and render with.
+    """
+    options = dict(options or {})
+    backend = create(name, image_size=image_size, device=device, **options)
+    prior = type(backend).prior(sampling, **options)
+    return backend, Sampler(sampling, num_classes, seed, prior=prior)

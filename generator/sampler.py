@@ -41,16 +41,27 @@ import numpy as np
 
 from synthface.errors import SynthError
 from synthface.options import reject_unknown
+from synthface.schedule import OFF_NAMES, ScheduleKind, linspace
 
 from . import layout
 
 FACTOR_MODES = ("all", "expression", "lighting", "pose", "none")
 POSE_DISTRIBUTIONS = ("normal", "uniform")
-DEFAULT_MIXUP = tuple(round(float(v), 6) for v in np.linspace(0.6, 1.0, 11))
+DEFAULT_MIXUP = linspace(0.6, 1.0, 11)
 
 # Stream tags keep the three kinds of draws independent even for equal (class, image) numbers.
 IDENTITY_STREAM, CLASS_STREAM, IMAGE_STREAM = 1, 2, 3
 _IDENTITY, _CLASS, _IMAGE = IDENTITY_STREAM, CLASS_STREAM, IMAGE_STREAM
+
+
+MIXUP = ScheduleKind(
+    name="mixup schedule",
+    ratio="mixup ratio",
+    meaning="phi is the weight of the image's own identity",
+    example="0.6:1.0:11",
+    presets={**dict.fromkeys(OFF_NAMES), **dict.fromkeys(("paper", "default", "on", "true"), DEFAULT_MIXUP),
+             "reference": linspace(0.0, 1.0, 21)},
+)
 
 
 def parse_mixup(value: Any) -> tuple[float, ...] | None:
@@ -58,48 +69,9 @@ def parse_mixup(value: Any) -> tuple[float, ...] | None:
 
     Accepts ``off``/``none``/``false`` (no mixup), a list of ratios, a comma-separated string of
     ratios, ``paper`` (the default), ``reference`` (the reference code's 0, 0.05, ..., 1.0), or a
-    mapping ``{low, high, steps}``.
+    mapping ``{low, high, steps}`` (also written ``LOW:HIGH:STEPS``).
     """
-    if value is None or value is False:
-        return None
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("off", "none", "false", "no"):
-            return None
-        if text in ("paper", "default", "on", "true"):
-            return DEFAULT_MIXUP
-        if text == "reference":
-            return tuple(round(float(v), 6) for v in np.linspace(0.0, 1.0, 21))
-        if ":" in text:  # low:high:steps
-            parts = text.split(":")
-            if len(parts) != 3:
-                raise SynthError(f"mixup schedule {value!r}: use LOW:HIGH:STEPS, e.g. 0.6:1.0:11")
-            value = {"low": parts[0], "high": parts[1], "steps": parts[2]}
-        else:
-            value = [v for v in text.replace(" ", "").split(",") if v]
-    if value is True:
-        return DEFAULT_MIXUP
-    if isinstance(value, dict):
-        unknown = set(value) - {"low", "high", "steps"}
-        if unknown or len(value) != 3:
-            raise SynthError(f"mixup schedule {value!r}: a range needs exactly low, high and steps")
-        try:
-            low, high, steps = float(value["low"]), float(value["high"]), int(value["steps"])
-        except (TypeError, ValueError):
-            raise SynthError(f"mixup schedule {value!r}: low and high must be numbers and steps an integer") from None
-        if steps < 1:
-            raise SynthError(f"mixup schedule {value!r}: steps must be at least 1")
-        value = np.linspace(low, high, steps).tolist()
-    try:
-        ratios = tuple(round(float(v), 6) for v in value)
-    except (TypeError, ValueError):
-        raise SynthError(f"mixup schedule {value!r}: ratios must be numbers between 0 and 1") from None
-    if not ratios:
-        raise SynthError("mixup schedule is empty: give at least one ratio, or 'off'")
-    bad = [r for r in ratios if not (0.0 <= r <= 1.0) or math.isnan(r)]
-    if bad:
-        raise SynthError(f"mixup ratio {bad[0]} is outside [0, 1]: phi is the weight of the image's own identity")
-    return ratios
+    return MIXUP.parse(value)
 
 
 def _range(name: str, value: Any) -> tuple[float, float]:
@@ -301,6 +273,19 @@ class GaussianPrior:
         return rng.standard_normal(layout.SIZES["noise"], dtype=np.float32)
 
 
+def dominant_class(cls, partner, phi):
+    """The hard label of a record: its own class i unless the mixup partner j (>= 0) has the larger
+    weight (phi < 0.5). Elementwise on arrays of classes, partners and ratios."""
+    return np.where((partner >= 0) & (phi < 0.5), partner, cls)
+
+
+def soft_label(cls: int, partner: int, phi: float) -> list[list[float]]:
+    """[[i, phi], [j, 1 - phi]], or [[i, 1.0]] without a mixup partner (j < 0). Weights sum to 1."""
+    if partner < 0:
+        return [[cls, 1.0]]
+    return [[cls, phi], [partner, round(1.0 - phi, 6)]]
+
+
 @dataclass
 class SampleBatch:
     """Records for a batch of (class, image) pairs, with the identity-mixup bookkeeping."""
@@ -315,15 +300,20 @@ class SampleBatch:
         return len(self.cls)
 
     def soft_label(self, b: int) -> list[list[float]]:
-        """[[i, phi], [j, 1 - phi]], or [[i, 1.0]] without mixup. Weights sum to 1."""
-        i, j, phi = int(self.cls[b]), int(self.partner[b]), float(self.phi[b])
-        if j < 0:
-            return [[i, 1.0]]
-        return [[i, phi], [j, round(1.0 - phi, 6)]]
+        """Record b's soft label (``soft_label``)."""
+        return soft_label(int(self.cls[b]), int(self.partner[b]), float(self.phi[b]))
+
+    def soft_labels(self) -> list[list[list[float]]]:
+        """Every record's soft label, in order."""
+        return [soft_label(i, j, phi) for i, j, phi in zip(self.cls.tolist(), self.partner.tolist(), self.phi.tolist())]
 
     def label(self, b: int) -> int:
-        """The dominant class: i unless the partner has the larger weight."""
-        return int(self.partner[b]) if self.partner[b] >= 0 and self.phi[b] < 0.5 else int(self.cls[b])
+        """Record b's dominant class (``dominant_class``)."""
+        return int(dominant_class(self.cls[b], self.partner[b], self.phi[b]))
+
+    def labels(self) -> np.ndarray:
+        """[B] int64: every record's dominant class."""
+        return dominant_class(self.cls, self.partner, self.phi).astype(np.int64)
 
 
 class Sampler:

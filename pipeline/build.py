@@ -24,8 +24,8 @@ from typing import Any
 
 import orjson
 
-from generator import registry
 from synthface.errors import BuildFailed, SynthError
+from synthface.generator import registry
 
 from . import index, manifest, schema
 from .config import BuildConfig

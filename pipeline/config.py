@@ -17,10 +17,9 @@ from typing import Any
 
 import yaml
 
-from generator import registry
-from generator.sampler import SamplingConfig
 from synthface.errors import SynthError
-from synthface.options import reject_unknown
+from synthface.generator.sampler import SamplingConfig
+from synthface.options import normalise_size, reject_unknown
 
 from . import schema
 
@@ -76,7 +75,7 @@ class BuildConfig:
         if not isinstance(self.generator_options, dict):
             raise SynthError(f"generator_options must be a mapping of option: value, got {self.generator_options!r}")
         set_("generator_options", dict(self.generator_options))
-        set_("image_size", registry.normalise_size(self.image_size))
+        set_("image_size", normalise_size(self.image_size))
         fmt = str(self.format).lower().lstrip(".")
         fmt = "jpg" if fmt == "jpeg" else fmt
         if fmt not in schema.IMAGE_FORMATS:
@@ -128,7 +127,7 @@ class BuildConfig:
 
 
 def recipe_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("manifests").iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in resources.files("synthface.manifests").iterdir() if p.name.endswith(".yaml"))
 
 
 def find_recipe(name_or_path: str) -> Path:
@@ -138,7 +137,7 @@ def find_recipe(name_or_path: str) -> Path:
         return path
     if "/" not in name_or_path and "\\" not in name_or_path:
         stem = name_or_path[:-5] if name_or_path.endswith(".yaml") else name_or_path
-        shipped = resources.files("manifests") / f"{stem}.yaml"
+        shipped = resources.files("synthface.manifests") / f"{stem}.yaml"
         if shipped.is_file():
             return Path(str(shipped))
     raise SynthError(

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from generator import layout
-from generator.sampler import SampleBatch
+from synthface.generator import layout
+from synthface.generator.sampler import SampleBatch
 
 from . import schema
 
@@ -47,24 +47,20 @@ def columns(batch: SampleBatch, shard_file: str) -> dict[str, Any]:
     f = layout.split(batch.coeffs)
     pitch, yaw, roll = np.degrees(f["pose"].astype(np.float64)).T
     sh = layout.lighting_matrix(batch.coeffs).astype(np.float64)
-    mixed = batch.partner >= 0
-    label = np.where(mixed & (batch.phi < 0.5), batch.partner, batch.cls)
-    # Soft labels as flat arrays (cheap to ship and to turn into Arrow): [i, phi] then, with a
-    # mixup partner, [j, 1 - phi], exactly as SampleBatch.soft_label gives them.
-    take = np.stack([np.ones_like(mixed), mixed], axis=1)
-    soft_class = np.stack([batch.cls, batch.partner], axis=1)[take].astype(np.int64)
-    weights = np.stack([np.where(mixed, batch.phi, 1.0), [round(1.0 - float(p), 6) for p in batch.phi]], axis=1)
+    # Soft labels as flat arrays (cheap to ship and to turn into Arrow): each record's (class, weight) entries in order.
+    soft = batch.soft_labels()
+    entries = [entry for label in soft for entry in label]
     return {
         "key": [schema.sample_key(int(c), int(k)) for c, k in zip(batch.cls, batch.image)],
         "shard": [shard_file] * len(batch),
         "class": batch.cls.astype(np.int64),
         "image": batch.image.astype(np.int64),
-        "label": label.astype(np.int64),
+        "label": batch.labels(),
         "partner": batch.partner.astype(np.int64),
         "phi": batch.phi.astype(np.float64),
-        "soft_count": take.sum(axis=1).astype(np.int32),
-        "soft_class": soft_class,
-        "soft_weight": weights[take].astype(np.float32),
+        "soft_count": np.array([len(label) for label in soft], dtype=np.int32),
+        "soft_class": np.array([c for c, _ in entries], dtype=np.int64),
+        "soft_weight": np.array([w for _, w in entries], dtype=np.float32),
         "yaw": yaw.astype(np.float32),
         "pitch": pitch.astype(np.float32),
         "roll": roll.astype(np.float32),

@@ -60,7 +60,9 @@ def write(storage: Storage, manifest: dict[str, Any]) -> None:
     storage.write(schema.MANIFEST_NAME, orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
 
-def read(storage: Storage) -> dict[str, Any] | None:
+def read(storage: Storage, remedy: str = "pass --overwrite to replace this output, or choose another --out",
+         ) -> dict[str, Any] | None:
+    """The manifest at ``storage``, or None where there is none; ``remedy`` ends the error for a bad one."""
     try:
         data = storage.read(schema.MANIFEST_NAME)
     except FileNotFoundError:
@@ -70,8 +72,7 @@ def read(storage: Storage) -> dict[str, Any] | None:
         if not isinstance(manifest, dict) or "config" not in manifest or "shards" not in manifest:
             raise ValueError("missing config or shards")
     except ValueError as exc:
-        raise SynthError(f"{storage.path(schema.MANIFEST_NAME)} is not a synthface manifest ({exc}): "
-                         "pass --overwrite to replace this output, or choose another --out") from None
+        raise SynthError(f"{storage.path(schema.MANIFEST_NAME)} is not a synthface manifest ({exc}): {remedy}") from None
     return manifest
 
 

@@ -14,6 +14,9 @@ Each sample in a shard has three members sharing its key::
     {key}.json                     metadata (see sample_metadata)
 
 Readers should parse ``.json`` with ``parse_metadata``, which checks the schema version.
+
+A held-out verification set (``synth pairs``) is written in LFW's layout, which ``synth eval`` and
+``synth train --val`` read: ``Name/Name_0001.jpg`` images and a ``pairs.txt`` (see ``pairs_image``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from generator import layout
+from synthface.generator import layout
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -45,6 +48,14 @@ def shard_pattern(prefix: str, num_shards: int) -> str:
     if num_shards == 1:
         return shard_name(prefix, 0)
     return f"{prefix}-{{{0:06d}..{num_shards - 1:06d}}}.tar"
+
+
+PAIRS_NAME = "pairs.txt"
+
+
+def pairs_image(name: str, number: int) -> str:
+    """An image of a pairs set in LFW naming, without its extension: ``Name/Name_0001``."""
+    return f"{name}/{name}_{int(number):04d}"
 
 
 def sample_key(cls: int, image: int) -> str:

@@ -13,9 +13,7 @@ import sys
 import time
 from typing import Any
 
-
-from generator import registry
-from generator.sampler import Sampler
+from synthface.generator import registry
 
 from . import index, plan, schema, writer
 from .config import BuildConfig
@@ -42,13 +40,13 @@ class ShardWorker:
         self.batch_size = int(batch_size)
         self.name = name
         self.node = node or platform.node()
-        backend_cls = registry.get(self.cfg.generator)
-        self.backend = backend_cls(image_size=self.cfg.image_size, device=device, **self.cfg.generator_options)
+        self.backend, self.sampler = registry.create_with_sampler(
+            self.cfg.generator, self.cfg.sampling, self.cfg.ids, self.cfg.seed, image_size=self.cfg.image_size,
+            device=device, options=self.cfg.generator_options,
+        )
         if "torch" in sys.modules and os.environ.get("OMP_NUM_THREADS") == "1":
             sys.modules["torch"].set_num_threads(1)
-        self.generator_info = {"name": backend_cls.name, "version": backend_cls.version}
-        prior = backend_cls.prior(self.cfg.sampling, **self.cfg.generator_options)
-        self.sampler = Sampler(self.cfg.sampling, self.cfg.ids, self.cfg.seed, prior=prior)
+        self.generator_info = {"name": self.backend.name, "version": self.backend.version}
 
     def ping(self) -> str:
         return self.node
@@ -82,13 +80,14 @@ class ShardWorker:
             if result.images.shape[0] != len(batch):
                 raise RuntimeError(f"generator returned {result.images.shape[0]} images for {len(batch)} records")
             parts.append(index.columns(batch, shard_file))
+            labels, soft_labels = batch.labels().tolist(), batch.soft_labels()
             for b in range(len(batch)):
                 c, k = int(batch.cls[b]), int(batch.image[b])
                 key = schema.sample_key(c, k)
-                label = batch.label(b)
+                label = labels[b]
                 extra = result.meta[b] if result.meta else None
                 meta = schema.sample_metadata(
-                    key=key, cls=c, image=k, label=label, soft_label=batch.soft_label(b),
+                    key=key, cls=c, image=k, label=label, soft_label=soft_labels[b],
                     phi=float(batch.phi[b]), partner=int(batch.partner[b]), coeffs=batch.coeffs[b],
                     landmarks=result.landmarks[b], generator=generator_meta, seed=cfg.seed, extra=extra,
                 )

@@ -1,7 +1,7 @@
 """The ``synth`` command line: one group, commands contributed by each package.
 
-Each package keeps its commands next to its code (``pipeline/cli.py``, ``generator/cli.py``,
-``trainer/cli.py``); this module only assembles them and turns ``SynthError`` into a one-line
+Each package keeps its commands next to its code (``synthface.pipeline.cli`` in ``pipeline/cli.py``,
+``synthface.generator.cli``, ``synthface.trainer.cli``); this module only assembles them and turns ``SynthError`` into a one-line
 message and a non-zero exit.
 """
 
@@ -15,7 +15,12 @@ import click
 from synthface import __version__
 from synthface.errors import SynthError
 
-COMMAND_MODULES = ("pipeline.cli", "generator.cli", "generator.discofacegan.cli", "trainer.cli")
+COMMAND_MODULES = (
+    "synthface.pipeline.cli",
+    "synthface.generator.cli",
+    "synthface.generator.discofacegan.cli",
+    "synthface.trainer.cli",
+)
 
 
 class _Group(click.Group):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import yaml
 
 from synthface.errors import SynthError
@@ -38,3 +39,22 @@ def degree_range(value: str | None, flag: str) -> tuple[float, float] | None:
         return (float(parts[0]), float(parts[1]))
     except ValueError:
         raise SynthError(f"{flag} {value!r}: LOW and HIGH must be numbers of degrees") from None
+
+
+def normalise_size(size: Any) -> tuple[int, int]:
+    """(height, width) from 112, "112", "112x96" or (112, 96)."""
+    if isinstance(size, str):
+        parts = size.lower().replace("*", "x").split("x")
+        try:
+            size = tuple(int(p) for p in parts) if len(parts) == 2 else int(parts[0])
+        except ValueError:
+            raise SynthError(f"image size {size!r} is not a number: use e.g. 112 or 112x96") from None
+    if isinstance(size, (int, np.integer)):
+        size = (int(size), int(size))
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise SynthError(f"image size {size!r} is not valid: use e.g. 112 or 112x96") from None
+    if not (32 <= h <= 1024 and 32 <= w <= 1024):
+        raise SynthError(f"image size {h}x{w} is outside 32..1024 pixels per side")
+    return (h, w)

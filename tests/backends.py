@@ -4,6 +4,8 @@
 coefficients, so different records give visibly different images and the same record always gives
 the same pixels. ``FaultyBackend`` adds injected faults keyed on a record's first noise value
 (tests compute it from the plan and sampler), so a fault hits one chosen shard wherever it runs.
+``LevelBackend`` renders flat images whose grey level shows which generator options reached its
+prior and the backend itself.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from generator import layout
-from generator.registry import Backend, RenderResult
+from synthface.generator import layout
+from synthface.generator.registry import Backend, RenderResult
+from synthface.generator.sampler import GaussianPrior
 
 ARCFACE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
@@ -57,6 +60,35 @@ class ShapesBackend(Backend):
         return RenderResult(images=images, landmarks=landmarks, meta=[{"shapes": True} for _ in range(n)])
 
 
+class _LevelPrior(GaussianPrior):
+    def __init__(self, cfg, level: float):
+        super().__init__(cfg)
+        self.level = np.float32(level)
+
+    def identity(self, rng: np.random.Generator) -> np.ndarray:
+        return np.full(layout.IDENTITY_SIZE, self.level, np.float32)
+
+
+class LevelBackend(Backend):
+    """Flat grey images whose level shows which options reached it: every identity value is the
+    prior's ``level``, and a pixel is that value plus the backend's ``offset``."""
+
+    name = "level"
+    version = "1"
+    options = {"level": 0.0, "offset": 0.0}
+
+    @classmethod
+    def prior(cls, cfg, **options):
+        return _LevelPrior(cfg, options.get("level", cls.options["level"]))
+
+    def render(self, coeffs: np.ndarray) -> RenderResult:
+        h, w = self.image_size
+        value = np.clip(np.asarray(coeffs)[:, layout.IDENTITY.start] + self.opts["offset"], 0, 255)
+        images = np.broadcast_to(value.astype(np.uint8)[:, None, None, None], (len(coeffs), h, w, 3)).copy()
+        landmarks = np.broadcast_to(ARCFACE_112 * np.float32(w / 112.0), (len(coeffs), 5, 2)).copy()
+        return RenderResult(images=images, landmarks=landmarks)
+
+
 class FaultyBackend(ShapesBackend):
     """ShapesBackend that fails on records whose noise[0] equals ``fail_on`` (to 1e-6).
 
@@ -84,8 +116,8 @@ class FaultyBackend(ShapesBackend):
 
 def noise0(cfg: Any, shard: int) -> float:
     """noise[0] of the first record of ``shard`` under ``cfg`` (a BuildConfig): the fault trigger."""
-    from generator.sampler import Sampler
-    from pipeline import plan
+    from synthface.generator.sampler import Sampler
+    from synthface.pipeline import plan
 
     cls, img = plan.shard_samples(cfg, shard)
     batch = Sampler(cfg.sampling, cfg.ids, cfg.seed).batch([(cls[0], img[0])])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator import layout
-from generator.align import ARCFACE_112, apply, similarity, template_for
+from synthface.generator import layout
+from synthface.generator.align import ARCFACE_112, apply, similarity, template_for
 
 
 def test_template_sizes():
@@ -31,7 +31,7 @@ def test_similarity_recovers_a_known_transform():
 
 @pytest.mark.parametrize("size", [112, "112x96", 160])
 def test_rendered_landmarks_sit_on_the_template_at_zero_pose(size):
-    from generator.morphable import MorphableBackend
+    from synthface.generator.morphable import MorphableBackend
 
     backend = MorphableBackend(image_size=size)
     recs = layout.empty(3)

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
-from generator.sampler import Sampler
-from pipeline import plan, schema, writer
-from pipeline.config import BuildConfig, resolve
+from synthface.generator.sampler import Sampler
+from synthface.pipeline import plan, schema, writer
+from synthface.pipeline.config import BuildConfig, resolve
 from tests.conftest import SHAPES, shard_hashes, synth
 
 # The product path: the default generator (morphable), through the installed command line.
@@ -174,8 +174,8 @@ def test_recipe_flags_override(tmp_path):
 
 
 def test_index_rows_come_from_the_sampler_alone():
-    from pipeline.worker import ShardWorker
-    from pipeline.storage import Storage
+    from synthface.pipeline.storage import Storage
+    from synthface.pipeline.worker import ShardWorker
 
     cfg = BuildConfig(ids=5, per_id=2, shard_size=4, generator=SHAPES)
     worker = ShardWorker(cfg.to_dict(), Storage("memory://idx"), batch_size=3)

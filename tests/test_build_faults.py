@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.config import BuildConfig
+from synthface.pipeline.config import BuildConfig
 from tests.backends import noise0
 from tests.conftest import FAULTY, synth
 

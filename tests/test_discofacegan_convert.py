@@ -11,11 +11,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from generator.discofacegan import convert, decoders, legacy, testing
-from generator.discofacegan.networks import GeneratorConfig
-from generator.discofacegan.tfcheckpoint import Checkpoint
 from synthface.cli import main as synth
 from synthface.errors import SynthError
+from synthface.generator.discofacegan import convert, decoders, legacy
+from synthface.generator.discofacegan.networks import GeneratorConfig
+from synthface.generator.discofacegan.tfcheckpoint import Checkpoint
+
+from tests import discofacegan_files as testing
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_VAE = REPO.parent / "shared" / "reference" / "discofacegan-vae-weights"
@@ -53,7 +55,7 @@ def test_reads_the_released_decoder_checkpoints():
 @needs_real_vae
 def test_default_lighting_prior_is_the_released_lighting_decoders():
     """The morphable generator's lighting table reproduces what DiscoFaceGAN's FFHQ-trained decoder emits."""
-    from generator.sampler import LIGHT_CHOL, LIGHT_MEAN
+    from synthface.generator.sampler import LIGHT_CHOL, LIGHT_MEAN
 
     decoder = decoders.CoeffDecoder.from_tensors(convert.read_decoder(REAL_VAE, "gamma"))
     z = np.random.default_rng(0).standard_normal((50_000, decoder.z_size), dtype=np.float32)
@@ -170,7 +172,7 @@ def test_convert_weights_cli_round_trip(release, tmp_path):
 def test_average_is_independent_of_chunking(release):
     root, mapping, synthesis, dec_vars = release
     to_t = lambda d: {k: torch.from_numpy(np.asarray(v)) for k, v in d.items()}
-    from generator.discofacegan.networks import Generator
+    from synthface.generator.discofacegan.networks import Generator
 
     g = Generator(GeneratorConfig(), to_t(mapping), to_t(synthesis))
     d = decoders.CoeffDecoder.from_tensors(dec_vars["id"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from generator.discofacegan import ops
+from synthface.generator.discofacegan import ops
 
 RNG = np.random.default_rng(1234)
 

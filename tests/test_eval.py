@@ -11,7 +11,7 @@ import pytest
 import simplejpeg
 
 from synthface.errors import SynthError
-from trainer import bins, evaluate
+from synthface.trainer import bins, evaluate
 
 
 def fold_table():

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from trainer.losses import MarginSoftmax
-from trainer.mixup import DomainMixer, psi_schedule
+from synthface.trainer.losses import MarginSoftmax
+from synthface.trainer.mixup import DomainMixer, psi_schedule
 
 S, M = 64.0, 0.5
 # Class centres at angles 0, 60, 90 and 180 degrees in the plane; the embedding at 20 degrees.

@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from generator import layout, registry
-from generator.morphable import MorphableBackend
-from generator.sampler import SamplingConfig, Sampler
 from synthface.errors import SynthError
+from synthface.generator import layout, registry
+from synthface.generator.morphable import MorphableBackend
+from synthface.generator.sampler import SamplingConfig, Sampler
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_preview_command_writes_a_sheet(tmp_path):
 def test_rasteriser_leaves_no_pinholes_between_triangles(jitter):
     """A tiled square covers every pixel centre inside it, even centres exactly on shared edges and
     vertices (jitter 0 puts the vertices on pixel centres), and its barycentrics stay in [0, 1]."""
-    from generator.morphable.raster import rasterise
+    from synthface.generator.morphable.raster import rasterise
 
     n, step, x0 = 15, 2.0, 3.0  # vertices on a 15 x 15 grid: the square [3, 31]^2
     gy, gx = np.mgrid[0:n, 0:n].astype(np.float64)
@@ -187,7 +187,7 @@ def test_vector_code_matches_the_scalar_expressions():
     from numba import njit
     from numba.core.errors import TypingError
 
-    from generator.morphable.simd import N_INTERP, interp_rows, lane, load4, store_rgb8, vec3
+    from synthface.generator.morphable.simd import N_INTERP, interp_rows, lane, load4, store_rgb8, vec3
 
     @njit(fastmath=True)
     def run(rows, tris, w, img):
@@ -273,7 +273,7 @@ def test_background_grid_follows_its_formula():
     """``background_grid`` computes four grid nodes at once in vector lanes; every node must match
     the formula, whatever the parameters (gradient direction, blobs, a rectangle with soft or hard
     edges) and for grid heights that are not a multiple of four (the last lanes must not spill)."""
-    from generator.morphable.background import BG_PARAMS, background_grid, background_params
+    from synthface.generator.morphable.background import BG_PARAMS, background_grid, background_params
 
     rng = np.random.default_rng(11)
     for size in ((112, 112), (112, 96), (40, 40), (256, 256)):
@@ -294,8 +294,8 @@ def test_sh_irradiance_follows_the_deep3d_formula():
     directions, where each basis function is easy to check by hand."""
     from numba import njit
 
-    from generator.morphable.shading import sh_irradiance, sh_rgb
-    from generator.morphable.simd import lane
+    from synthface.generator.morphable.shading import sh_irradiance, sh_rgb
+    from synthface.generator.morphable.simd import lane
 
     @njit(fastmath=True)
     def run(gamma, normals):
@@ -330,8 +330,8 @@ def test_sparse_blend_equals_the_dense_sum_of_kept_entries():
     last value of a row whose length is no multiple of the block (its last block starts at
     n - BLOCK and overlaps the previous one); dropped entries (below the tolerance, outside a merged
     gap) add nothing, nor does a zero coefficient."""
-    from generator.morphable.raster import blend, sparse_blocks
-    from generator.morphable.simd import BLOCK
+    from synthface.generator.morphable.raster import blend, sparse_blocks
+    from synthface.generator.morphable.simd import BLOCK
 
     rng = np.random.default_rng(5)
     n, k = 3 * BLOCK + 5, 6

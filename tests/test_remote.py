@@ -7,11 +7,11 @@ import json
 import pytest
 import webdataset as wds
 
-from pipeline import verify
-from pipeline.build import RunOptions, run
-from pipeline.config import BuildConfig
-from pipeline.storage import Storage
 from synthface.errors import SynthError
+from synthface.pipeline import verify
+from synthface.pipeline.build import RunOptions, run
+from synthface.pipeline.config import BuildConfig
+from synthface.pipeline.storage import Storage
 from tests.conftest import SHAPES, synth, synth_env
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator import layout, registry
-from generator.sampler import SamplingConfig, Sampler, parse_mixup
 from synthface.errors import SynthError
+from synthface.generator import layout, registry
+from synthface.generator.sampler import SamplingConfig, Sampler, parse_mixup
 
 
 def test_layout_sizes():
@@ -40,7 +40,7 @@ def test_mixup_labels():
 
 
 def test_phi_one_equals_no_mixup_in_coefficients_and_pixels():
-    from generator.morphable import MorphableBackend
+    from synthface.generator.morphable import MorphableBackend
 
     pairs = [(c, k) for c in range(6) for k in range(4)]
     mixed = Sampler(SamplingConfig(mixup=[1.0]), 6, seed=3).batch(pairs)
@@ -79,7 +79,7 @@ def test_bad_configuration_raises_one_clear_error(make):
 
 
 def test_default_light_comes_mostly_from_above_and_variety_scales_it():
-    from generator.sampler import LIGHT_MEAN, GaussianPrior
+    from synthface.generator.sampler import LIGHT_MEAN, GaussianPrior
 
     def draws(variety):
         prior = GaussianPrior(SamplingConfig(lighting_variety=variety))

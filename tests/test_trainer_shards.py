@@ -1,7 +1,7 @@
 """Reading synthface shards for training: patterns, manifests, splitting, labels, bad data.
 
 Also home of the small hand-made datasets the other trainer tests use: real WebDataset tars written
-with ``webdataset.TarWriter`` and ``pipeline.schema.sample_metadata``, with images in which each
+with ``webdataset.TarWriter`` and ``synthface.pipeline.schema.sample_metadata``, with images in which each
 class is a fixed low-frequency pattern (so a tiny network can tell classes apart quickly).
 """
 
@@ -15,10 +15,10 @@ import pytest
 import simplejpeg
 import webdataset as wds
 
-from generator import layout
-from pipeline import schema
 from synthface.errors import SynthError
-from trainer import data
+from synthface.generator import layout
+from synthface.pipeline import schema
+from synthface.trainer import data
 
 
 def class_pattern(c: int, size=(112, 112)) -> np.ndarray:
@@ -224,7 +224,7 @@ def test_real_images_are_decoded_once_and_the_cache_changes_nothing(tmp_path, mo
         data.TrainStream(None, real, batch_size=12, image_size=(112, 112), real_cache_mb=-1)
 
 
-from generator.registry import Backend, RenderResult
+from synthface.generator.registry import Backend, RenderResult
 
 _TEMPLATE = np.array([[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]], np.float32)
 

@@ -1,15 +1,12 @@
-"""``synth train``, ``synth eval`` and ``synth pairs``."""
+"""``synth train`` and ``synth eval``."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
-from generator.cli import sampling_options, sampling_overrides
 from synthface.errors import SynthError
-from synthface.options import key_values
 
 
 def _csv_floats(value: str | None) -> list[float] | None:
@@ -47,6 +44,10 @@ def _csv_floats(value: str | None) -> list[float] | None:
               help="Decoded real images (--real DIR) kept in memory per loader worker, in MB [default: 1024; 0: off].")
 @click.option("--resampled", is_flag=True, default=None, help="Draw shards with replacement (multi-node, many shards).")
 @click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
+@click.option("--augment", help="Augmentation of synthetic images: default, light, strong or off (camera effects, "
+                                "warps, colour, occluders; see trainer/augment.py) [default: default].")
+@click.option("--no-augment", is_flag=True, help="Same as --augment off.")
+@click.option("--augment-real/--no-augment-real", default=None, help="Augment the real images of domain mixup too.")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on GPU (default on).")
 @click.option("--seed", type=int)
 @click.option("--num-classes", type=int, help="Synthetic classes, for shards without a manifest.")
@@ -55,7 +56,7 @@ def _csv_floats(value: str | None) -> list[float] | None:
 @click.option("--val", help="Pairs set evaluated after every epoch: a 'synth pairs' dir, pairs.txt or .bin.")
 @click.option("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--resume", help="Continue from a checkpoint.pt (or a run directory holding one).")
-def train(config_name, no_dm, real_only, lr_steps, no_flip, resume, **options):
+def train(config_name, no_dm, real_only, lr_steps, no_flip, no_augment, resume, **options):
     """Train an ArcFace backbone on synthetic shards, optionally with domain mixup on real faces.
 
     \b
@@ -72,6 +73,10 @@ def train(config_name, no_dm, real_only, lr_steps, no_flip, resume, **options):
     options["mode"] = "syn" if no_dm else "real" if real_only else None
     options["lr_steps"] = _csv_floats(lr_steps)
     options["flip"] = False if no_flip else None
+    if no_augment:
+        if options.get("augment") not in (None, "off"):
+            raise SynthError("--no-augment and --augment exclude each other: pick one")
+        options["augment"] = "off"
     cfg = TrainConfig.load(config_name, **options)
     summary = run(cfg, resume=resume)
     if summary["rank"] != 0:
@@ -108,7 +113,7 @@ def eval_(model, pair_sets, images, network, image_size, crop, folds, far, batch
     """
     import torch
 
-    from generator.registry import normalise_size
+    from synthface.options import normalise_size
 
     from . import imaging
     from .evaluate import format_result, load_pairs, verify
@@ -130,57 +135,4 @@ def eval_(model, pair_sets, images, network, image_size, crop, folds, far, batch
             json.dump(results, f, indent=2)
 
 
-@click.command("pairs")
-@click.option("--out", required=True, help="Output directory (LFW layout: Name/Name_0001.jpg + pairs.txt).")
-@click.option("--ids", type=int, required=True, help="Held-out identities to render.")
-@click.option("--images-per-id", type=int, required=True, help="Images per identity.")
-@click.option("--class-offset", type=int, default=10**6, show_default=True,
-              help="First class number; must be above every class used in training.")
-@click.option("--same", type=int, default=3000, show_default=True, help="Same-identity pairs.")
-@click.option("--different", type=int, default=3000, show_default=True, help="Different-identity pairs.")
-@click.option("--folds", type=int, default=10, show_default=True)
-@click.option("--like", "like", help="Take generator, seed and sampling options from this dataset's manifest.json.")
-@click.option("--recipe", help="Take them from a build recipe (name or YAML path) instead.")
-@click.option("--generator", help="Generator backend (default morphable).")
-@click.option("--generator-option", "generator_option", multiple=True, help="KEY=VALUE option of the generator.")
-@click.option("--image-size", help="112 or HxW.")
-@click.option("--seed", type=int, help="The build's seed (identities depend on it).")
-@click.option("--quality", type=int, help="JPEG quality.")
-@sampling_options(with_mixup=False)
-@click.option("--device", default="cpu", show_default=True, help="Device the generator renders on.")
-def pairs(out, ids, images_per_id, class_offset, same, different, folds, like, recipe, generator, generator_option,
-          image_size, seed, quality, device, **sampling):
-    """Render a held-out synthetic verification set (identities never used in training) in LFW layout.
-
-    \b
-    Example:
-      synth pairs --out data/pairs --ids 600 --images-per-id 10 --like data/syn_1k_20
-      synth eval runs/mbf/backbone.ts --pairs data/pairs
-    """
-    from pipeline.config import resolve
-
-    from .pairs import build_pairs
-
-    if like and recipe:
-        raise SynthError("--like and --recipe exclude each other: pick one")
-    base: dict[str, Any] = {}
-    if like:
-        from .data import _read_manifest
-
-        manifest = _read_manifest(like.rstrip("/"))
-        if manifest is None or not isinstance(manifest.get("config"), dict):
-            raise SynthError(f"{like} has no manifest.json with a build config; pass the options (or --recipe) instead")
-        base = dict(manifest["config"])
-    overrides = {"ids": ids, "per_id": images_per_id, "generator": generator, "image_size": image_size,
-                 "seed": seed, "quality": quality}
-    # Held-out identities are never mixed: mixup is forced off whatever the build used.
-    cfg = resolve(base or recipe, overrides, {**sampling_overrides(sampling), "mixup": "off"},
-                  key_values(generator_option, "--generator-option"))
-    res = build_pairs(out, cfg, ids=ids, per_id=images_per_id, offset=class_offset, same=same,
-                      different=different, folds=folds, device=device)
-    click.echo(f"wrote {res['images']} images of {res['ids']} held-out identities (classes "
-               f"{res['classes'][0]}..{res['classes'][1] - 1}) and {res['same']} same + {res['different']} "
-               f"different pairs in {folds} folds to {out}/pairs.txt")
-
-
-COMMANDS = [train, eval_, pairs]
+COMMANDS = [train, eval_]

@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-from generator.registry import normalise_size
 from synthface.errors import SynthError
-from synthface.options import reject_unknown
+from synthface.options import normalise_size, reject_unknown
+
+from .augment import parse_augment
 
 MODES = ("dm", "syn", "real")
 SCHEDULES = ("step", "cosine")
@@ -59,6 +60,8 @@ class TrainConfig:
     resampled: bool = False
     flip: bool = True
     crop: float = 1.0
+    augment: Any = "default"  # synthetic images: a preset (default, light, strong, off) or a mapping of options
+    augment_real: bool = False  # augment the real images of domain mixup too
     amp: bool = True
     seed: int = 0
     num_classes: int | None = None  # only for shards without a manifest
@@ -77,6 +80,7 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise SynthError(f"unknown lr schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         check_real_cache_mb(self.real_cache_mb)
+        self.augment = parse_augment(self.augment)
         for name in ("batch_size", "epochs"):
             if int(getattr(self, name)) < 1:
                 raise SynthError(f"{name.replace('_', '-')} must be at least 1")
@@ -97,11 +101,12 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["image_size"] = list(self.image_size)
+        out["augment"] = self.augment.to_dict()
         return out
 
 
 def available() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("trainer.configs").iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in resources.files("synthface.trainer.configs").iterdir() if p.name.endswith(".yaml"))
 
 
 def read_config(name: str) -> dict[str, Any]:
@@ -111,7 +116,7 @@ def read_config(name: str) -> dict[str, Any]:
         with open(name, encoding="utf-8") as f:
             text = f.read()
     else:
-        res = resources.files("trainer.configs") / f"{name.removesuffix('.yaml')}.yaml"
+        res = resources.files("synthface.trainer.configs") / f"{name.removesuffix('.yaml')}.yaml"
         if not res.is_file():
             raise SynthError(f"no training config {name!r}: give a YAML path or one of {', '.join(available())}")
         path, text = str(res), res.read_text(encoding="utf-8")

@@ -41,10 +41,11 @@ import torch
 import webdataset as wds
 from webdataset import tariterators
 
-from pipeline import schema
 from synthface.errors import SynthError
+from synthface.pipeline import schema
 
 from . import imaging, tario
+from .augment import AugmentConfig, Augmenter
 from .config import check_real_cache_mb
 
 SYN_TARGETS = 2  # identity mixup: (i, phi), (j, 1 - phi)
@@ -257,7 +258,7 @@ class TrainStream(torch.utils.data.IterableDataset):
     def __init__(self, syn: ShardSource | None, real: RealFolder | ShardSource | None, *, batch_size: int,
                  image_size: tuple[int, int], seed: int = 0, shuffle_buffer: int = 2000, resampled: bool = False,
                  flip: bool = True, crop: float = 1.0, real_offset: int = 0, start_pass: int = 0,
-                 real_cache_mb: float = 1024.0):
+                 real_cache_mb: float = 1024.0, augment: AugmentConfig | None = None, augment_real: bool = False):
         super().__init__()
         if syn is None and real is None:
             raise SynthError("nothing to train on: give synthetic shards, real images, or both")
@@ -266,6 +267,8 @@ class TrainStream(torch.utils.data.IterableDataset):
         self.seed, self.shuffle_buffer, self.resampled = int(seed), int(shuffle_buffer), bool(resampled)
         self.flip, self.crop, self.real_offset, self.start_pass = flip, crop, int(real_offset), int(start_pass)
         self.real_cache_bytes = int(check_real_cache_mb(real_cache_mb) * 2**20)
+        self.augment = augment if augment is not None and augment.active else None
+        self.augment_real = bool(augment_real)
 
     # -- shards -------------------------------------------------------------------------------
     def _shard_urls(self, urls: list[str], reader: int, readers: int, tag: int):
@@ -308,10 +311,12 @@ class TrainStream(torch.utils.data.IterableDataset):
             image = imaging.fit(image, self.image_size, self.crop)
         return image
 
-    def _batches(self, samples: Iterator, label_fn, k: int, flip_rng: np.random.Generator):
-        """Fill one preallocated uint8 batch per step; a flipped image is copied in mirrored, which
-        costs little over the copy every image needs anyway. (Through torch: numpy copies a
-        mirrored HxWx3 uint8 view byte by byte, ~90 us at 112x112 against ~17 us.)"""
+    def _batches(self, samples: Iterator, label_fn, k: int, flip_rng: np.random.Generator,
+                 augment: Augmenter | None = None, aug_rng: np.random.Generator | None = None):
+        """Fill one preallocated uint8 batch per step, each image augmented first when ``augment`` is
+        given; a flipped image is copied in mirrored, which costs little over the copy every image
+        needs anyway. (Through torch: numpy copies a mirrored HxWx3 uint8 view byte by byte, ~90 us
+        at 112x112 against ~17 us.)"""
         b, (h, w) = self.batch_size, self.image_size
         while True:
             images = np.empty((b, h, w, 3), dtype=np.uint8)
@@ -322,6 +327,8 @@ class TrainStream(torch.utils.data.IterableDataset):
             n = 0
             for sample in samples:
                 image = self._image(sample, sample.get("__url__", "?")) if isinstance(sample, dict) else sample[0]
+                if augment is not None:
+                    image = augment(image, aug_rng)
                 if flips[n]:
                     images_t[n] = torch.from_numpy(image).flip(1)
                 else:
@@ -396,16 +403,20 @@ class TrainStream(torch.utils.data.IterableDataset):
         try:
             reader, readers = reader_info()
             flip_rng = np.random.default_rng([self.seed, reader, self.start_pass, 7])
+            aug_rng = np.random.default_rng([self.seed, reader, self.start_pass, 13])
+            augment = Augmenter(self.augment, self.seed) if self.augment is not None else None
             syn = real = None
             if self.syn is not None:
                 samples = self._shard_samples(self.syn, reader, readers, 1)
-                syn = self._batches(samples, self._syn_label(self.syn.num_classes), SYN_TARGETS, flip_rng)
+                syn = self._batches(samples, self._syn_label(self.syn.num_classes), SYN_TARGETS, flip_rng,
+                                    augment, aug_rng)
             if self.real is not None:
                 if isinstance(self.real, RealFolder):
                     samples = self._folder_samples(self.real, reader, readers)
                 else:
                     samples = self._shard_samples(self.real, reader, readers, 2)
-                real = self._batches(samples, self._real_label(self.real.num_classes), 1, flip_rng)
+                real = self._batches(samples, self._real_label(self.real.num_classes), 1, flip_rng,
+                                     augment if self.augment_real else None, aug_rng)
             while True:
                 out = {}
                 if syn is not None:

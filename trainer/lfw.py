@@ -11,16 +11,12 @@ import os
 import numpy as np
 
 from synthface.errors import SynthError
+from synthface.pipeline.schema import PAIRS_NAME, pairs_image
 
 from . import imaging
 from .evaluate import PairSet
 
-PAIRS_NAME = "pairs.txt"
 _EXTS = (".jpg", ".png", ".jpeg", ".webp")
-
-
-def image_name(name: str, number: int) -> str:
-    return f"{name}/{name}_{int(number):04d}"
 
 
 def _find(root: str, stem: str) -> str | None:
@@ -46,7 +42,7 @@ def read_pairs(spec: str, images: str | None = None, folds: int = 10) -> PairSet
 
     def index(name: str, number: str, line_no: int) -> int:
         try:
-            stem = image_name(name, int(number))
+            stem = pairs_image(name, int(number))
         except ValueError:
             raise SynthError(f"{path} line {line_no}: image number {number!r} is not an integer") from None
         if stem not in paths:
@@ -76,18 +72,3 @@ def read_pairs(spec: str, images: str | None = None, folds: int = 10) -> PairSet
 
     return PairSet(os.path.basename(os.path.dirname(os.path.abspath(path))) or path, len(files), load,
                    np.array(first), np.array(second), np.array(issame, dtype=bool), folds)
-
-
-def write_pairs(path: str, same: list[tuple[str, int, int]], diff: list[tuple[str, int, str, int]], folds: int) -> None:
-    """LFW layout: header, then per fold its same pairs followed by its different pairs.
-
-    ``same`` and ``diff`` are in fold order, an equal share per fold.
-    """
-    if len(same) % folds or len(diff) % folds:
-        raise SynthError(f"pair counts ({len(same)} same, {len(diff)} different) must divide into {folds} folds")
-    ps, pd = len(same) // folds, len(diff) // folds
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"{folds}\t{ps}\n")
-        for k in range(folds):
-            f.writelines(f"{name}\t{a}\t{b}\n" for name, a, b in same[k * ps:(k + 1) * ps])
-            f.writelines(f"{n1}\t{a}\t{n2}\t{b}\n" for n1, a, n2, b in diff[k * pd:(k + 1) * pd])

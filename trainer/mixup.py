@@ -17,18 +17,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from generator.sampler import parse_mixup
-from synthface.errors import SynthError
+from synthface.schedule import OFF_NAMES, ScheduleKind, linspace
 
 REFERENCE_PSI = "reference"  # {0, 0.05, ..., 1.0}: the reference implementation's schedule
+PSI = ScheduleKind(
+    name="domain-mixup (psi) schedule",
+    ratio="psi",
+    meaning="psi is the weight of the synthetic image in the mix",
+    example="0:1:21",
+    presets={**dict.fromkeys(OFF_NAMES), REFERENCE_PSI: linspace(0.0, 1.0, 21)},
+)
 
 
 def psi_schedule(value: Any = REFERENCE_PSI) -> tuple[float, ...]:
     """Parse a psi schedule: 'reference', a list, 'a,b,c' or 'LOW:HIGH:STEPS'; 'off' means psi = 1."""
-    try:
-        values = parse_mixup(value)
-    except SynthError as exc:
-        raise SynthError(str(exc).replace("mixup", "domain-mixup (psi)").replace("phi", "psi")) from None
+    values = PSI.parse(value)
     return (1.0,) if values is None else values
 
 

@@ -189,6 +189,7 @@ def train(cfg: TrainConfig, resume: str | None = None, progress: bool = True) ->
         syn, real, batch_size=cfg.batch_size, image_size=cfg.image_size, seed=cfg.seed,
         shuffle_buffer=cfg.shuffle_buffer, resampled=cfg.resampled, flip=cfg.flip, crop=cfg.crop,
         real_offset=num_syn, start_pass=start_epoch, real_cache_mb=cfg.real_cache_mb,
+        augment=cfg.augment, augment_real=cfg.augment_real,
     )
     loader = iter(data.make_loader(stream, cfg.workers, pin_memory=device.type == "cuda"))
     logger = _Logger(cfg.out, rank == 0, resume is not None)

@@ -1,17 +1,20 @@
 """Where the five alignment landmarks fall in DiscoFaceGAN's 256x256 output, and the fixed crop to ArcFace.
 
-DiscoFaceGAN's training images were aligned to a 3D template, not detected per image: the
+DiscoFaceGAN's training images were aligned to a 3D template, not detected per image. The
 preprocessing fits the five landmarks of each photo to the standard 3D landmarks of
 Deep3DFaceReconstruction (eye centres, nose tip, mouth corners; decimetres, BFM frame) with an
-orthographic least-squares similarity, renders them at 233.14 px per unit in a 512 crop
-(102 / s with s scaled by 224 / 512), cancels the reconstructed translation and rescales by
-1.22 * 224 / 512 * (10 - t_z) / 10 (t_z ~ 0.05 for aligned faces) before cutting 256x256 around the
-centre. A template point (X, Y) therefore lands at (128 + k X, 128 - k Y) with
-k = 233.14 * 0.5311 ~= 123.8 px. For a frontal face those five points are where the generator
-draws the landmarks, so one similarity transform, fitted by least squares from them to the ArcFace
-template of ``generator.align``, aligns every output: at 112x112 the fit leaves at most 0.8 px of
-residual and the crop spans about 234 of the 256 pixels. Rotated heads move their landmarks, as
-with any fixed crop; the reported landmarks are the frontal points mapped into the crop.
+orthographic least-squares similarity and crops 512x512 around them. Deep3DFaceReconstruction then
+reconstructs the face with a camera of focal length 1015 px (at 224 px, so f = 1015 * 512 / 224 in
+the 512 crop) 10 units from the origin, which draws the head, at depth t_z, with f / (10 - t_z) px
+per unit. The GAN crop cancels the reconstructed translation, rescales by
+1.22 * 224 / 512 * (10 - t_z) / 10 and cuts 256x256 around the centre, so t_z cancels and a template
+point (X, Y) lands at (128 + k X, 128 - k Y) with k = 1015 * 1.22 / 10 = 123.830 px per unit.
+For a frontal face those five points are where the generator draws the landmarks, so one
+similarity transform, fitted by least squares from them to the ArcFace template of
+``synthface.generator.align``, aligns every output: at 112x112 the fit leaves 0.93 px of residual
+at the worst landmark (the left eye; 0.68 px RMS over the five) and the crop spans about 234 of the
+256 pixels. Rotated heads move their landmarks, as with any fixed crop; the reported landmarks are
+the frontal points mapped into the crop.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ LM3D = np.array(
         [0.2484662, -0.38128236, 0.22235769],
     ]
 )
-PIXELS_PER_UNIT = 233.14 * 1.22 * 224 / 512 * (10 - 0.05) / 10  # ~123.8
+FOCAL, CAMERA_DISTANCE, GAN_RESCALE = 1015.0, 10.0, 1.22  # Deep3DFaceReconstruction's camera; DiscoFaceGAN's crop
+PIXELS_PER_UNIT = FOCAL * GAN_RESCALE / CAMERA_DISTANCE  # 123.830
 SOURCE_SIZE = 256
 
 

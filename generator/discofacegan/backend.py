@@ -1,6 +1,6 @@
 """The ``discofacegan`` generator backend: coefficient records -> aligned face images.
 
-Records follow ``generator.layout``, which is DiscoFaceGAN's own input layout (identity 160,
+Records follow ``synthface.generator.layout``, which is DiscoFaceGAN's own input layout (identity 160,
 expression 64, pose 3, lighting 27, noise 32), so a record goes into the mapping network as is.
 Sampling happens in z space (``DiscoFaceGANPrior``: identity 128, expression 32, lighting 16,
 pose 3, decoded by the released VAE decoders; noise 32 stays Gaussian), and the shared sampler
@@ -114,7 +114,7 @@ class DiscoFaceGANBackend(Backend):
     """
 
     name = "discofacegan"
-    version = "1"
+    version = "2"  # 2: the alignment crop at 123.830 px per unit (was 123.816)
     options = {
         "weights": None,
         "truncation_psi": 0.7,

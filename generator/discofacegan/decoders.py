@@ -17,12 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# name in the checkpoints and converted file -> (z size, hidden width, output size)
+from .. import layout
+
+# name in the checkpoints and converted file -> (z size, hidden width, output size); each decodes
+# into one field of the coefficient record (identity is shape and albedo together)
 DECODERS: dict[str, tuple[int, int, int]] = {
-    "id": (128, 512, 160),
-    "exp": (32, 256, 64),
-    "gamma": (16, 128, 27),
-    "rot": (3, 32, 3),
+    "id": (128, 512, layout.IDENTITY_SIZE),
+    "exp": (32, 256, layout.SIZES["expression"]),
+    "gamma": (16, 128, layout.SIZES["lighting"]),
+    "rot": (3, 32, layout.SIZES["pose"]),
 }
 LAYERS = ("fc0", "fc1", "fc2", "x_hat")
 Z_ORDER = ("id", "exp", "gamma", "rot")  # order of the blocks in the reference's 179-value z

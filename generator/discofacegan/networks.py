@@ -14,12 +14,13 @@ from typing import Iterator
 
 import torch
 
+from .. import layout
 from . import ops
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    latent_size: int = 286
+    latent_size: int = layout.TOTAL  # the coefficient record is the network's input
     dlatent_size: int = 512
     mapping_layers: int = 8
     mapping_fmaps: int = 512
@@ -182,8 +183,8 @@ class Generator:
         factors as sampled.
         """
         coeffs = coeffs.to(self.device, torch.float32)
-        n_id = 160
-        id_only = torch.cat([coeffs[:, :n_id], torch.zeros_like(coeffs[:, n_id:])], dim=1)
+        id_only = torch.zeros_like(coeffs)
+        id_only[:, layout.IDENTITY] = coeffs[:, layout.IDENTITY]
         both = self.mapping(torch.cat([coeffs, id_only], dim=0))
         w, w_id = both[: len(coeffs)], both[len(coeffs) :]
         L = self.cfg.num_layers

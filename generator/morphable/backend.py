@@ -15,10 +15,14 @@ from synthface.errors import SynthError
 from .. import layout
 from ..align import template_for
 from ..registry import Backend, RenderResult
-from .basis import N_APPEARANCE
+from .basis import N_APPEARANCE, N_EXPR, N_SHAPE
 from .model import build_model
 from .raster import blend
 from .render import attribute_rows, expression_coeffs, render_batch
+
+
+# The albedo values after the named appearance ones weight the colour modulation fields.
+ALBEDO_FIELDS = slice(layout.SLICES["albedo"].start + N_APPEARANCE, layout.SLICES["albedo"].stop)
 
 
 class MorphableBackend(Backend):
@@ -48,7 +52,8 @@ class MorphableBackend(Backend):
         bufs = getattr(self, "_bufs", None)
         if bufs is None or bufs[0].shape[0] != nb:
             n = self.model.mean.shape[0]
-            bufs = (np.empty((nb, 144), np.float32), np.empty((nb, n), np.float32), np.empty((nb, n), np.float32))
+            bufs = (np.empty((nb, N_SHAPE + N_EXPR), np.float32), np.empty((nb, n), np.float32),
+                    np.empty((nb, n), np.float32))
             self._bufs = bufs
         return bufs
 
@@ -65,7 +70,7 @@ class MorphableBackend(Backend):
         weights, geo, albmod = self._scratch(nb)
         expression_coeffs(coeffs, m.one_sided, weights)
         blend(m.mean, *m.geo_blocks, weights, geo)
-        blend(m.albedo_zero, *m.albedo_blocks, np.ascontiguousarray(coeffs[:, 80 + N_APPEARANCE : 160]), albmod)
+        blend(m.albedo_zero, *m.albedo_blocks, np.ascontiguousarray(coeffs[:, ALBEDO_FIELDS]), albmod)
         images = np.empty((nb, h, w, 3), np.uint8)
         landmarks = np.empty((nb, 5, 2), np.float64)
         visible = np.empty((nb, 5), np.bool_)

@@ -3,7 +3,8 @@
 numba keys a cached kernel on its own source file only, but our kernels inline helpers from the
 sibling modules (``render`` inlines ``shading``, ``raster`` and ``background``): after an edit to a
 helper, a stale compiled kernel would be loaded silently. So the cache is tagged with a hash of
-all the package's sources and cleared when that hash changes. Runs once, at package import.
+all the package's sources and its import name (cached kernels refer to their modules by name) and
+cleared when that hash changes. Runs once, at package import.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ _HERE = Path(__file__).resolve().parent
 
 
 def sources_digest() -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(__name__.encode())
     for path in sorted(_HERE.glob("*.py")):
         h.update(path.name.encode())
         h.update(path.read_bytes())

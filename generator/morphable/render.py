@@ -14,12 +14,13 @@ import numpy as np
 from numba import njit
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
+from .. import layout
 from .background import (
     BG_PARAMS, N_DISTANCE, N_GAZE_U, N_GAZE_V, N_SEED, background_grid, background_params, hash_uniform, phi,
 )
 from .basis import (
-    BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, S_AGE, S_BEARD, S_MIDFACE,
-    S_HAIR_VOLUME, S_LIPS, S_LONG_HAIR, S_SEX, S_WEIGHT, SQUINT, UPPER_LIP_UP,
+    BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, N_EXPR, N_SHAPE, S_AGE,
+    S_BEARD, S_HAIR_VOLUME, S_LIPS, S_LONG_HAIR, S_MIDFACE, S_SEX, S_WEIGHT, SQUINT, UPPER_LIP_UP,
 )
 from .raster import rasterise, vertex_normals
 from .shading import (
@@ -34,7 +35,14 @@ from .simd import N_INTERP, interp_rows, lane, load4, store_rgb8, vec3
 
 N_PARAMS = 120
 N_ATTR = N_INTERP
-SHAPE0, ALB0, EXPR0, POSE0, LIGHT0, NOISE0 = 0, 80, 160, 224, 227, 254
+# Where each field starts in the coefficient record (``layout``), as module-level ints: numba compiles
+# them into the kernels as constants.
+SHAPE0, ALB0, EXPR0, POSE0, LIGHT0, NOISE0 = (
+    layout.SLICES[name].start for name in ("shape", "albedo", "expression", "pose", "lighting", "noise")
+)
+SH_CHANNELS, SH_BANDS, SH_DC_OFFSET = layout.SH_CHANNELS, layout.SH_BANDS, layout.SH_DC_OFFSET
+# The blend weights are the shape components then the expression components, one per record value.
+assert (N_SHAPE, N_EXPR) == (layout.SIZES["shape"], layout.SIZES["expression"])
 
 _SKIN = np.array(  # albedo from very light to very dark skin (display values, before shading)
     [
@@ -343,7 +351,7 @@ def expression_coeffs(coeffs, one_sided, out):
     """Blend weights [B, 144]: shape as is but for the trait components (sex, age, beard, hair; see
     ``traits``), expressions with the one-sided ones rectified."""
     for b in range(coeffs.shape[0]):
-        for k in range(80):
+        for k in range(N_SHAPE):
             out[b, k] = coeffs[b, SHAPE0 + k]
         rec = coeffs[b].astype(np.float64)
         sex, age, hair_len, curl, bald, stubble, moustache, goatee, full, length = traits(rec)
@@ -370,9 +378,9 @@ def expression_coeffs(coeffs, one_sided, out):
         out[b, POP_TILT] += 0.5 * zm
         out[b, POP_CHEEKBONES] += 0.5 * zm
         out[b, POP_EYE_SPACING] += 0.4 * zm + 0.3 * za
-        for k in range(64):
+        for k in range(N_EXPR):
             z = coeffs[b, EXPR0 + k]
-            out[b, 80 + k] = _one_sided(z) if one_sided[k] else z
+            out[b, N_SHAPE + k] = _one_sided(z) if one_sided[k] else z
 
 
 @njit(cache=True, fastmath=True)
@@ -513,11 +521,11 @@ def render_one(
             used[np.uint64(mesh_tris[t, 1])] = True
             used[np.uint64(mesh_tris[t, 2])] = True
     vertex_normals(V, mesh_tris, used, NRM)
-    gamma = np.empty((3, 9))
-    for c in range(3):
-        for k in range(9):
-            gamma[c, k] = rec[LIGHT0 + 9 * c + k]
-        gamma[c, 0] += 0.8
+    gamma = np.empty((SH_CHANNELS, SH_BANDS))
+    for c in range(SH_CHANNELS):
+        for k in range(SH_BANDS):
+            gamma[c, k] = rec[LIGHT0 + SH_BANDS * c + k]
+        gamma[c, 0] += SH_DC_OFFSET
     # Dominant light direction for the highlight, from the first-order terms (Y1 = -y, Y3 = -x).
     lx = -(gamma[0, 3] + gamma[1, 3] + gamma[2, 3]) / 3.0
     ly = -(gamma[0, 1] + gamma[1, 1] + gamma[2, 1]) / 3.0

@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.writer import encode_image
 from synthface.errors import SynthError
+from synthface.generator import registry
 
-from . import lfw
+from . import schema
+from .writer import encode_image
 
 DEFAULT_OFFSET = 10**6
 
@@ -61,21 +62,32 @@ def choose_pairs(ids: int, per_id: int, same: int, different: int, folds: int, s
     return out_same, out_diff
 
 
+def write_pairs(path: str, same: list[tuple[str, int, int]], diff: list[tuple[str, int, str, int]], folds: int) -> None:
+    """pairs.txt in LFW's layout: a header, then per fold its same pairs followed by its different pairs.
+
+    ``same`` and ``diff`` are in fold order, an equal share per fold.
+    """
+    if len(same) % folds or len(diff) % folds:
+        raise SynthError(f"pair counts ({len(same)} same, {len(diff)} different) must divide into {folds} folds")
+    ps, pd = len(same) // folds, len(diff) // folds
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{folds}\t{ps}\n")
+        for k in range(folds):
+            f.writelines(f"{name}\t{a}\t{b}\n" for name, a, b in same[k * ps:(k + 1) * ps])
+            f.writelines(f"{n1}\t{a}\t{n2}\t{b}\n" for n1, a, n2, b in diff[k * pd:(k + 1) * pd])
+
+
 def build_pairs(out: str, build_cfg, *, ids: int, per_id: int, offset: int = DEFAULT_OFFSET, same: int = 3000,
                 different: int = 3000, folds: int = 10, device: str = "cpu", batch_size: int = 64,
                 progress: bool = True) -> dict[str, Any]:
     """Render ``ids`` x ``per_id`` held-out faces and write them with pairs.txt under ``out``."""
-    import generator
-    from generator.sampler import Sampler
-
     if offset < 0:
         raise SynthError(f"--class-offset must be >= 0, got {offset}")
     pairs_same, pairs_diff = choose_pairs(ids, per_id, same, different, folds, build_cfg.seed, offset)
     sampling = build_cfg.sampling.with_(mixup=None)
-    backend = generator.create(build_cfg.generator, image_size=build_cfg.image_size, device=device,
-                               **build_cfg.generator_options)
-    prior = type(backend).prior(sampling, **build_cfg.generator_options)
-    sampler = Sampler(sampling, num_classes=offset + ids, seed=build_cfg.seed, prior=prior)
+    backend, sampler = registry.create_with_sampler(build_cfg.generator, sampling, offset + ids, build_cfg.seed,
+                                                    image_size=build_cfg.image_size, device=device,
+                                                    options=build_cfg.generator_options)
     todo = [(offset + c, k) for c in range(ids) for k in range(per_id)]
     bar = None
     if progress:
@@ -90,12 +102,12 @@ def build_pairs(out: str, build_cfg, *, ids: int, per_id: int, offset: int = DEF
             name = identity_name(c)
             os.makedirs(os.path.join(out, name), exist_ok=True)
             data = encode_image(image, "jpg", int(build_cfg.quality))  # encoded exactly as a build's images
-            with open(os.path.join(out, lfw.image_name(name, k + 1) + ".jpg"), "wb") as f:
+            with open(os.path.join(out, schema.pairs_image(name, k + 1) + ".jpg"), "wb") as f:
                 f.write(data)
         if bar is not None:
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    lfw.write_pairs(os.path.join(out, lfw.PAIRS_NAME), pairs_same, pairs_diff, folds)
+    write_pairs(os.path.join(out, schema.PAIRS_NAME), pairs_same, pairs_diff, folds)
     return {"out": out, "ids": ids, "images": len(todo), "same": len(pairs_same), "different": len(pairs_diff),
             "folds": folds, "classes": [offset, offset + ids]}

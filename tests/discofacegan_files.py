@@ -1,6 +1,6 @@
 """Writers of files in the official release formats, filled with random values.
 
-The official weights are not redistributable, so tests (and anyone checking an installation)
+The official weights are not redistributable, so the tests (and ``bench/bench_discofacegan.py``)
 build stand-ins: a TensorFlow checkpoint (``.index`` SSTable + ``.data`` shard) and a StyleGAN
 network pickle whose classes resolve to ``dnnlib.tflib.network.Network`` exactly like the
 released snapshot's, with the real variable names and shapes. The checkpoint writer leaves the
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import decoders as dec
-from .networks import GeneratorConfig, mapping_specs, synthesis_specs
-from .tfcheckpoint import DTYPE_CODES, TABLE_MAGIC
+from synthface.generator.discofacegan import decoders as dec
+from synthface.generator.discofacegan.networks import GeneratorConfig, mapping_specs, synthesis_specs
+from synthface.generator.discofacegan.tfcheckpoint import DTYPE_CODES, TABLE_MAGIC
 
 
 def _varint(n: int) -> bytes:
@@ -194,8 +194,8 @@ def write_network_pickle(
 
 def write_random_converted(path: str | Path, cfg: GeneratorConfig | None = None, seed: int = 0, average_samples: int = 16) -> Path:
     """A converted file of random weights for any generator size (small ones make fast tests)."""
-    from . import convert
-    from .networks import Generator
+    from synthface.generator.discofacegan import convert
+    from synthface.generator.discofacegan.networks import Generator
 
     import torch
 
