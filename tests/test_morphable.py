@@ -380,3 +380,66 @@ def test_per_render_feature_flags_change_no_pixel(size):
         recs[:, expr + k] = rng.choice([-1.5, 0.0, 1.0, 2.5], len(recs))
     a, b = fast.render(recs).images, slow.render(recs).images
     assert np.array_equal(a, b), f"{(a != b).any(axis=-1).sum()} pixels differ"
+
+
+def _params(rec):
+    from synthface.generator.morphable.render import N_PARAMS, appearance
+
+    P = np.zeros(N_PARAMS)
+    appearance(np.asarray(rec, np.float64), P)
+    return P
+
+
+def test_identity_traits_come_from_the_identity_record_alone(backend):
+    """Hair, facial hair, glasses, skin marks, wrinkles, make-up, brows: all parts of the identity
+    record. Two images of one identity (other expression, pose, lighting, noise) get the same
+    identity parameters; the same seed gives the same people, pixel for pixel."""
+    s1 = Sampler(SamplingConfig(mixup="off"), 12, seed=3)
+    s2 = Sampler(SamplingConfig(mixup="off"), 12, seed=3)
+    pairs = [(c, k) for c in range(12) for k in range(3)]
+    r1, r2 = s1.batch(pairs).coeffs, s2.batch(pairs).coeffs
+    assert np.array_equal(backend.render(r1).images, backend.render(r2).images)
+    for c in range(12):
+        p0, p1, p2 = (_params(r1[3 * c + k]) for k in range(3))
+        assert np.array_equal(p0, p1) and np.array_equal(p0, p2)
+
+
+def test_identity_traits_vary_between_identities():
+    """Each trait occurs, in a share of identities near that of real people, and no two of 300
+    identities share all of their discrete traits and colours."""
+    from synthface.generator.morphable import shading as sh
+
+    recs = Sampler(SamplingConfig(mixup="off"), 300, seed=0).batch([(c, 0) for c in range(300)]).coeffs
+    P = np.stack([_params(r) for r in recs])
+    share = lambda x: float((x > 0.5).mean())
+    assert 0.35 < share(P[:, sh.P_SEX] + 0.5) < 0.65  # men and women
+    assert 0.15 < share(P[:, sh.P_GLASSES]) < 0.45
+    assert 0.05 < share(P[:, sh.P_FULL_BEARD] + P[:, sh.P_MOUSTACHE] + P[:, sh.P_GOATEE]) < 0.4
+    assert 0.1 < share(P[:, sh.P_LONG_HAIR]) < 0.6
+    assert 0.02 < share(P[:, sh.P_CURL]) < 0.4
+    assert 0.1 < share(P[:, sh.P_WRINKLE_NASOLABIAL]) < 0.6
+    assert 0.05 < share(P[:, sh.P_FRECKLES] + P[:, sh.P_MOLE] + P[:, sh.P_BLEMISH]) < 0.7
+    keys = np.round(P[:, [sh.P_SEX, sh.P_GLASSES, sh.P_LONG_HAIR, sh.P_FULL_BEARD, 17, 18, 19, 14, 15, 16]], 2)
+    assert len({tuple(k) for k in keys}) == len(keys)
+
+
+def test_glasses_and_hats_switch_with_the_image_noise_only(backend):
+    """A wearer takes the glasses off in some images, and some images have a hat: both are functions
+    of the image's noise seed, so a record still renders to the same pixels every time."""
+    from synthface.generator.morphable.render import N_PARAMS, image_switches
+    from synthface.generator.morphable import shading as sh
+
+    on = off = hat = 0
+    for seed in range(2000):
+        P = np.zeros(N_PARAMS)
+        P[sh.P_GLASSES] = 1.0
+        image_switches(seed, P)
+        Q = np.zeros(N_PARAMS)
+        Q[sh.P_GLASSES] = 1.0
+        image_switches(seed, Q)
+        assert np.array_equal(P, Q)
+        on += P[sh.P_GLASSES] == 1.0
+        off += P[sh.P_GLASSES] == 0.0
+        hat += P[sh.P_HAT] == 1.0
+    assert 0.1 < off / 2000 < 0.3 and on + off == 2000
+    assert 0.04 < hat / 2000 < 0.12

@@ -35,7 +35,7 @@ class MorphableBackend(Backend):
     """
 
     name = "morphable"
-    version = "6"
+    version = "7"
     options: dict[str, Any] = {}
 
     def __init__(self, image_size: Any = 112, device: str = "cpu", **options: Any):

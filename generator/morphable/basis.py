@@ -39,11 +39,22 @@ APPEARANCE = (
     "lip_red", "lip_dark", "brow_density", "brow_thickness", "beard", "blush", "eye_shadow", "texture",
     "hairline", "hair_length", "fringe", "shine", "brow_colour", "pattern_u", "pattern_v", "lashes",
     "sclera", "nose_red", "brow_arch", "lip_contrast",
+    # Added in version 7 (these slots were random colour fields before).
+    "beard_style", "glasses", "glasses_shape", "glasses_size", "glasses_frame", "glasses_tint", "hair_texture",
+    "parting", "baldness", "freckles", "moles", "mole_u", "mole_v", "wrinkles", "makeup", "brow_length", "blemishes",
+    "eye_shape", "eye_crease", "beard_line", "buzz_cut", "brow_height", "brow_slope",
 )
 N_APPEARANCE = len(APPEARANCE)
 # Expressions whose coefficient only acts in one direction (a jaw cannot open negatively).
 ONE_SIDED_EXPR = (1, 3, 4, 5, 6, 12, 15, 17, 21)
 EYE_CLOSE_L, EYE_CLOSE_R, BLINK, SQUINT, BROW_RAISE = 4, 5, 6, 17, 2
+# Named shape components added in version 7 (these were random bumps before); the renderer turns
+# the record's value into the component's weight (``render.expression_coeffs``) and reads the sex
+# and age latents for the appearance too.
+S_EYE_SIZE, S_HAIR_VOLUME = 16, 38
+S_SEX, S_WEIGHT, S_AGE, S_BEARD, S_LONG_HAIR = 39, 40, 41, 42, 43
+S_NOSE_HUMP, S_MIDFACE, S_LIPS, S_FACE_SHAPE, S_ROUND = 44, 45, 46, 47, 48
+N_SHAPE_NAMED = 49
 JAW_OPEN, LOWER_LIP_DOWN, UPPER_LIP_UP = 1, 15, 21
 
 
@@ -139,6 +150,7 @@ def _shape_components(f: _Fields, rng: np.random.Generator) -> list[np.ndarray]:
     # Hair volume: the scalp grows outwards where hair usually is.
     scalp = _smoothstep(4.5, 7.0, v) * (1 - f.face * 0.6) + (1 - f.face) * _smoothstep(-2.0, 2.0, v) * ~f.is_ear
     comps.append(f.m.normal_hint * (0.7 * np.clip(scalp, 0.0, 1.0))[:, None])
+    comps += _trait_components(f, eye, nose, chin, jaw, below_eyes)
     # Fine-scale random bumps, mostly symmetric, on the face.
     while len(comps) < N_SHAPE:
         field = np.zeros_like(p)
@@ -152,6 +164,110 @@ def _shape_components(f: _Fields, rng: np.random.Generator) -> list[np.ndarray]:
             field[:, 1] += 0.3 * rng.normal(0.0, 0.1) * w * face
         comps.append(field)
     return comps[:N_SHAPE]
+
+
+def _trait_components(f: _Fields, eye, nose, chin, jaw, below_eyes) -> list[np.ndarray]:
+    """Shape components S_SEX .. S_ROUND: patterns of several features that vary together in people.
+
+    A weight of +-1 is the typical extent (``render.expression_coeffs`` maps the record's value to it).
+    """
+    p, u, v, au, sgn, face = f.p, f.u, f.v, f.au, f.sgn, f.face
+    g = _g
+    front = np.clip(f.m.front, 0.0, 1.0)
+    cheek = g(au - 4.2, v + 5.2, 1.7, 1.9) * face
+    under_chin = _smoothstep(-11.0, -12.6, v) * _smoothstep(-15.5, -12.6, v) * (p[:, 2] > 0) * ~f.is_ear
+    neck = _smoothstep(-11.0, -13.0, v) * ~f.is_ear
+    lips_up = g(u, v - (MOUTH_Y + 0.45), 2.0, 0.4) * face
+    lips_lo = g(u, v - (MOUTH_Y - 0.55), 1.9, 0.45) * face
+    # Sex (+1 male, -1 female): half the mean difference between adult men and women (Farkas 1994):
+    # wider jaw and taller, squarer chin, heavier brow ridge and glabella, a more sloping forehead,
+    # a larger nose, thinner lips, flatter cheeks, a longer lower face, a thicker neck.
+    sex = (
+        f.vec(dx=0.20 * sgn * jaw * np.clip(au / 5.0, 0.0, 1.0) + 0.08 * u / 2.0 * chin + 0.30 * p[:, 0] / 5.3 * neck)
+        + f.vec(dy=-0.25 * chin - 0.25 * np.clip(v / CHIN_Y, 0.0, 1.0) * below_eyes, dz=0.12 * chin)
+        + f.vec(dz=0.28 * g(au - 2.6, v - 1.6, 1.8, 0.7) * face + 0.22 * g(u, v - 1.0, 1.0, 0.8) * face)
+        + f.vec(dz=-0.25 * np.clip((v - 2.5) / 4.0, 0.0, 1.0) * face)
+        + f.vec(dy=-0.15 * nose * np.clip((1.0 - v) / 5.0, 0.0, 1.0), dz=0.12 * g(u, v + 1.6, 0.9, 1.7) * face)
+        + f.vec(dx=0.10 * sgn * g(au - 1.2, v + 3.9, 0.9, 0.9) * face, dz=0.10 * g(u, v - NOSE_TIP_Y, 0.8, 0.7) * face)
+        + f.vec(dz=-0.10 * lips_up - 0.10 * lips_lo, dy=-0.05 * lips_up + 0.05 * lips_lo)
+        + f.vec(dz=-0.12 * cheek)
+        + f.vec(dx=-0.03 * (au - EYE_X) * sgn * eye, dy=-0.03 * (v - EYE_Y) * eye)
+    )
+    # Body weight (+ heavier): full lower cheeks and jowls, a wider jaw, a double chin, a thick neck,
+    # eyes narrowed by the cheeks; thin (-): hollow cheeks.
+    weight = (
+        f.vec(dz=0.40 * cheek, dx=0.40 * sgn * g(au - 5.6, v + 6.5, 1.4, 2.6) * (front > 0.05) * ~f.is_ear)
+        + f.vec(dx=0.25 * sgn * jaw * np.clip(au / 5.0, 0.0, 1.0))
+        + f.vec(dz=0.45 * under_chin, dy=-0.35 * under_chin + 0.06 * g(au - EYE_X, v + 0.7, 1.2, 0.5) * face)
+        + f.vec(dx=0.45 * p[:, 0] / 5.3 * neck)
+        + f.vec(dz=-0.10 * g(au - 2.7, v + 5.0, 0.5, 1.4) * face)
+    )
+    # Age (sagging, 0 young .. 1 old; the renderer keeps the weight one-sided): jowls, deeper
+    # nasolabial folds with the cheek fat above them dropping, bags under the eyes, drooping outer
+    # brows and lids, thinner lips, a lower nose tip, longer ears, hollow temples.
+    age = (
+        f.vec(dy=-0.40 * g(au - 4.5, v + 9.4, 1.1, 1.0) * face, dx=0.15 * sgn * g(au - 4.8, v + 9.2, 1.1, 1.0) * face)
+        + f.vec(dz=-0.22 * g(au - 2.7, v + 5.0, 0.45, 1.4) * face + 0.12 * g(au - 3.4, v + 4.6, 0.7, 1.1) * face)
+        + f.vec(dy=-0.15 * g(au - 3.8, v + 4.0, 1.2, 1.2) * face)
+        + f.vec(dz=0.18 * g(au - EYE_X, v + 1.05, 0.9, 0.3) * face)
+        + f.vec(dy=-0.15 * g(au - 4.3, v - 1.5, 1.0, 0.6) * face - 0.05 * g(au - EYE_X - 0.4, v - 0.8, 1.0, 0.35) * face)
+        + f.vec(dz=-0.10 * lips_up - 0.06 * lips_lo, dy=-0.08 * lips_up)
+        + f.vec(dy=-0.12 * g(u, v - NOSE_TIP_Y, 0.8, 0.7) * face)
+        + f.vec(dy=0.15 * f.is_ear * (v - (-1.9)) / 3.0)
+        + f.vec(dz=-0.12 * g(au - 6.0, v - 1.5, 0.9, 1.4) * face)
+    )
+    # Beard volume: hair standing off the chin, jaw and under-chin, along the surface normal.
+    nrm = _normals(f.m)
+    bmask = (_smoothstep(-6.0, -8.5, v) * (front > 0.1) * np.clip(1.0 - (au / 6.3) ** 4, 0.0, 1.0) * ~f.is_ear
+             * _smoothstep(-17.0, -13.0, v))
+    bmask *= 0.45 + 0.55 * g(u, v + 11.8, 2.4, 2.5)
+    beard = nrm * (0.9 * bmask)[:, None]
+    # Long hair: a mass falling from the sides and back of the head past the ears to the shoulders,
+    # radially outwards (the ears go under it).
+    # It hangs straight down from the head's widest part: each point moves out to about the same
+    # distance from the head's axis.
+    side = _smoothstep(0.42, 0.08, f.m.front) * ~f.is_ear
+    drop = _smoothstep(2.5, -1.5, v) * _smoothstep(-24.0, -18.0, v)
+    radial = f.m.verts[:, [0, 2]].copy()
+    radial[:, 1] -= -1.0  # about the skull's axis
+    dist = np.linalg.norm(radial, axis=1, keepdims=True)
+    radial /= dist + 1e-9
+    amount = np.clip(8.4 - dist[:, 0], 0.4, 3.6) * side * drop + 0.5 * side * _smoothstep(7.0, 2.0, v) * _smoothstep(-4.0, 2.5, v)
+    long_hair = f.vec(dx=amount * radial[:, 0], dz=amount * radial[:, 1])
+    long_hair += f.vec(dx=-1.2 * np.sign(p[:, 0]) * f.is_ear * np.clip((np.abs(p[:, 0]) - 6.3) / 2.0, 0.0, 1.0))
+    # Nasal profile: a dorsal hump (+) or a concave, scooped bridge (-).
+    hump = f.vec(dz=0.22 * g(u, v + 1.7, 0.6, 0.8) * face - 0.05 * g(u, v - NOSE_TIP_Y, 0.7, 0.6) * face)
+    # Midface: a low nasal root and bridge, a flat midface with forward, wider cheekbones, shallow
+    # eye sockets and a flat brow (+), against a high bridge and deep-set eyes (-).
+    midface = (
+        f.vec(dz=-0.35 * g(u, v + 0.4, 0.9, 1.3) * face - 0.15 * g(u, v + 2.2, 0.7, 1.0) * face)
+        + f.vec(dz=0.22 * g(au - 4.6, v + 2.0, 1.3, 1.0) * face, dx=0.15 * sgn * g(au - 6.3, v + 1.8, 1.2, 1.5))
+        + f.vec(dz=0.18 * g(au - EYE_X, v, 1.2, 0.8) * face - 0.15 * g(au - 2.6, v - 1.7, 1.9, 0.7) * face)
+    )
+    lips = f.vec(dz=0.14 * lips_up + 0.16 * lips_lo, dy=0.10 * lips_up - 0.12 * lips_lo)
+    # Face shape: wide temples and forehead tapering to a narrow chin (heart, +) against a wide,
+    # square jaw under a narrower forehead (-).
+    heart = (
+        f.vec(dx=0.30 * sgn * g(au - 6.5, v - 2.5, 1.5, 3.0) * (front > -0.3))
+        + f.vec(dx=-0.30 * sgn * jaw * np.clip(au / 5.0, 0.0, 1.0) - 0.15 * u / 2.0 * chin)
+    )
+    # Roundness: a shorter, wider face with full cheeks (+) against a long, narrow one (-).
+    round_ = (
+        f.vec(dy=0.30 * np.clip(v / CHIN_Y, 0.0, 1.0) * below_eyes)
+        + f.vec(dx=0.30 * sgn * g(au - 5.8, v + 4.5, 1.6, 3.0) * (front > 0.0) * ~f.is_ear)
+        + f.vec(dz=0.15 * cheek)
+    )
+    return [sex, weight, age, beard, long_hair, hump, midface, lips, heart, round_]
+
+
+def _normals(mesh: Mesh) -> np.ndarray:
+    """Unit vertex normals of the mean head (area-weighted)."""
+    p, t = mesh.verts, mesh.tris
+    fn = np.cross(p[t[:, 1]] - p[t[:, 0]], p[t[:, 2]] - p[t[:, 0]])
+    n = np.zeros_like(p)
+    for k in range(3):
+        np.add.at(n, t[:, k], fn)
+    return n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
 
 
 def _expression_components(f: _Fields, rng: np.random.Generator) -> list[np.ndarray]:
@@ -231,8 +347,12 @@ def build_basis(mesh: Mesh) -> Basis:
     f = _Fields(mesh)
     flat = lambda comps: np.ascontiguousarray(np.stack([c.reshape(-1) for c in comps]).astype(np.float32))
     u, v, au, face = f.u, f.v, f.au, f.face
-    beard = (_smoothstep(-3.8, -5.0, v) * (face > 0.15) * np.clip(1.0 - (au / 6.5) ** 4, 0, 1)).astype(np.float32)
-    beard *= 1.0 - _g(u, v - (MOUTH_Y - 0.1), 2.4, 0.75)  # lips stay clear
+    # Where facial hair can grow: below the cheeks, the sideburns in front of the ears, down to the
+    # neck below the jaw; the lips stay clear.
+    lower = _smoothstep(-3.6, -4.6, v) * np.clip(1.0 - (au / 6.6) ** 4, 0, 1)
+    sideburn = _smoothstep(4.9, 5.8, au) * _smoothstep(0.8, -0.2, v)
+    beard = np.maximum(lower, sideburn) * (face > 0.15) * _smoothstep(-14.8, -13.4, v)
+    beard *= 1.0 - _g(u, v - (MOUTH_Y - 0.1), 2.4, 0.5)
     return Basis(
         shape=flat(_shape_components(f, rng)),
         expr=flat(_expression_components(f, rng)),

@@ -90,6 +90,7 @@ _PROFILE = [
     (4.0, 7.4, 8.8, 10.2, 0.0, 2.35),
 ]
 _CAP_Y = 4.0
+_CAP_P = 2.6
 
 
 def _rows() -> np.ndarray:
@@ -147,8 +148,9 @@ def _head(rows: np.ndarray, cols: np.ndarray):
     a, f, b, zc, n = (prof[:, k][:, None] for k in range(5))
     # Skull cap: an ellipsoid above the forehead.
     t = np.clip((rows - _CAP_Y + 2.0) / (TOP_Y - _CAP_Y + 2.0), 0.0, 1.0)
-    cap = np.where(rows > _CAP_Y - 2.0, np.sqrt(np.clip(1.0 - t**2, 0.0, 1.0)), 1.0)[:, None]
-    cap0 = np.sqrt(1.0 - (2.0 / (TOP_Y - _CAP_Y + 2.0)) ** 2)
+    # A superellipse (exponent _CAP_P > 2): a cranium as broad at the top as real ones, not an egg.
+    cap = np.where(rows > _CAP_Y - 2.0, np.clip(1.0 - t**_CAP_P, 0.0, 1.0) ** (1.0 / _CAP_P), 1.0)[:, None]
+    cap0 = (1.0 - (2.0 / (TOP_Y - _CAP_Y + 2.0)) ** _CAP_P) ** (1.0 / _CAP_P)
     cap = np.minimum(cap / cap0, 1.0)
     s, c = np.sin(cols)[None, :], np.cos(cols)[None, :]
     expo = np.where(c > 0, 2.0 / n, 2.0 / 2.3)

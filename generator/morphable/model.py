@@ -14,7 +14,7 @@ import numpy as np
 from .basis import N_APPEARANCE, ONE_SIDED_EXPR, Basis, build_basis
 from .mesh import EYE_X, MOUTH_Y, PART_EAR, Mesh, build_mesh
 from .raster import sparse_blocks
-from .shading import F_BROW, F_EYE, F_MOUTH, F_NOSTRIL, feature_boxes, hair_weights, uv_boxes
+from .shading import F_BROW, F_EYE, F_GLASSES, F_MOUTH, F_NOSTRIL, F_WRINKLE, feature_boxes, hair_weights, uv_boxes
 from .textures import SENSOR_NOISE
 
 
@@ -56,9 +56,14 @@ def _tri_flags(mesh: Mesh) -> np.ndarray:
     head = mesh.part != PART_EAR
     flags = np.zeros(len(mesh.tris), np.int32)
     flags |= np.where(box(EYE_X - 1.76, EYE_X + 1.76, -1.3, 1.4) & head, F_EYE, 0)
-    flags |= np.where(box(0.69, 5.61, 0.6, 3.4) & head, F_BROW, 0)
+    flags |= np.where(box(0.69, 5.61, 0.3, 3.4) & head, F_BROW, 0)
     flags |= np.where(box(0.0, 2.81, MOUTH_Y - 1.6, MOUTH_Y + 1.3) & head, F_MOUTH, 0)
     flags |= np.where(box(0.19, 1.05, -4.55, -4.09) & head, F_NOSTRIL, 0)
+    # Glasses (lenses, bridge and arms, with room for the frame and a pixel at small sizes) and
+    # wrinkles (forehead, crow's feet, nasolabial folds): see shading._glasses and _wrinkles.
+    flags |= np.where(box(0.0, 8.6, -2.8, 3.3) & head, F_GLASSES, 0)
+    wrinkle = box(0.0, 4.71, 1.89, 5.21) | box(EYE_X + 1.34, EYE_X + 2.81, -1.11, 1.11) | box(1.3, 4.3, -8.31, -3.79)
+    flags |= np.where(wrinkle & head, F_WRINKLE, 0)
     return flags
 
 

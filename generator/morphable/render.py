@@ -19,14 +19,21 @@ from .background import (
     BG_PARAMS, N_DISTANCE, N_GAZE_U, N_GAZE_V, N_SEED, background_grid, background_params, hash_uniform, phi,
 )
 from .basis import (
-    BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, N_EXPR, N_SHAPE, SQUINT,
-    UPPER_LIP_UP,
+    BLINK, BROW_RAISE, EYE_CLOSE_L, EYE_CLOSE_R, JAW_OPEN, LOWER_LIP_DOWN, N_APPEARANCE, N_EXPR, N_SHAPE, S_AGE,
+    S_BEARD, S_HAIR_VOLUME, S_LIPS, S_LONG_HAIR, S_MIDFACE, S_SEX, S_WEIGHT, SQUINT, UPPER_LIP_UP,
 )
 from .raster import rasterise, vertex_normals
-from .shading import feature_reach, hair_level, paint, sh_irradiance, sh_rgb, smoothstep
+from .shading import (
+    P_AGE, P_BEARD_DENSITY, P_BLEMISH, P_BRIDGE_V, P_BROW_END, P_CURL, P_FRAME_RGB, P_FRAME_T, P_FRECKLES,
+    P_FULL_BEARD, P_GLASSES, P_GOATEE, P_HAT, P_HAT_BACK, P_HAT_CAP, P_HAT_FRONT, P_HAT_RGB, P_LENS_A, P_LENS_B,
+    P_LENS_SQ, P_LENS_U, P_LENS_V, P_LID, P_LINER, P_BEARD_LINE, P_BEARD_RGB, P_HAIR_COVER, P_BROW_Y, P_BROW_SLOPE, P_MARKS, P_ALMOND, P_CREASE, P_CREASE_H, P_LONG_HAIR, P_MOLE, P_MOLE2_U, P_MOLE2_V, P_MOLE_U, P_MOLE_V, P_MOUSTACHE,
+    P_PARTING, P_PARTING_U, P_RECESSION, P_SEX, P_TINT, P_WRINKLE_EYES, P_WRINKLE_FOREHEAD, P_WRINKLE_NASOLABIAL,
+    feature_reach, hair_level, paint, sh_irradiance, sh_rgb, smoothstep,
+)
+from .mesh import EYE_X
 from .simd import N_INTERP, interp_rows, lane, load4, store_rgb8, vec3
 
-N_PARAMS = 64
+N_PARAMS = 120
 N_ATTR = N_INTERP
 # Where each field starts in the coefficient record (``layout``), as module-level ints: numba compiles
 # them into the kernels as constants.
@@ -60,29 +67,63 @@ def _palette(pal, t, o, out):
         out[o + c] = pal[i, c] + (pal[i + 1, c] - pal[i, c]) * f
 
 
-@njit(cache=True, fastmath=True)
-def appearance(rec, P):
-    """Named appearance coefficients -> colours and detail parameters (P[14:45], P[54:57]).
+@njit(cache=True, fastmath=True, inline="always")
+def traits(rec):
+    """The identity's latent traits that shape and appearance share, from its record: sex (-1 female
+    .. +1 male, nearly two-valued), age (0 = 18 .. 1 = 80 years, median ~40), hair length (0 cropped
+    .. 1 long), curliness, baldness (0 .. 1) and facial hair (stubble, moustache, goatee, full beard,
+    each 0 .. 1) and the beard's length.
 
-    Correlations follow populations: darker skin goes with darker hair and irises on average, but
-    each has its own coefficient so every combination occurs.
+    Each is a monotonic function of one linear combination of record values, so along an identity
+    morph (a straight line between two records) it grows or shrinks steadily, and never shows up
+    half-way in a face that has it at neither end (as a product such as "male x beardy" would).
     """
     a = rec[ALB0 : ALB0 + N_APPEARANCE]
+    zs, za = rec[SHAPE0 + S_SEX], rec[SHAPE0 + S_AGE]
+    sex = 2.0 * phi(2.5 * zs) - 1.0
+    age = phi(za) ** 1.4
+    hair_len = phi(1.2 * rec[SHAPE0 + S_LONG_HAIR] - 1.2 * zs + 0.25 * a[17])
+    curl = smoothstep(1.2, 2.4, a[34] + 1.2 * a[0] - 0.6 * rec[SHAPE0 + S_MIDFACE])
+    bald = smoothstep(2.8, 4.6, a[36] + 3.0 * zs + 1.3 * za - 1.3 * rec[SHAPE0 + S_LONG_HAIR])
+    # Facial hair: about 7 in 10 men show some (stubble at least), so ~35% of identities; the
+    # styles nest (a full beard includes the goatee and moustache).
+    b = a[12] + 3.0 * zs
+    stubble = smoothstep(0.8, 2.0, b)
+    b2 = a[12] + 4.5 * zs + 1.5 * a[28]
+    moustache = smoothstep(3.0, 4.2, b2)
+    goatee = smoothstep(3.5, 4.7, b2)
+    full = smoothstep(4.2, 5.4, b2)
+    length = phi(rec[SHAPE0 + S_BEARD])
+    return sex, age, hair_len, curl, bald, stubble, moustache, goatee, full, length
+
+
+@njit(cache=True, fastmath=True)
+def appearance(rec, P):
+    """Named appearance coefficients -> colours and detail parameters (P[14:45], P[54:57], P[60:106]).
+
+    Correlations follow populations: darker skin goes with darker hair and irises on average, but
+    each has its own coefficient so every combination occurs; men have facial hair and short hair
+    more often, women long hair and make-up; older people grey, wrinkle and wear glasses more.
+    """
+    a = rec[ALB0 : ALB0 + N_APPEARANCE]
+    sex, age, hair_len, curl, bald, stubble, moustache, goatee, full, length = traits(rec)
+    male, female = 0.5 + 0.5 * sex, 0.5 - 0.5 * sex
+    P[P_SEX], P[P_AGE] = sex, age
     m = phi(0.95 * a[0])
     _palette(_SKIN, m, 14, P)
-    hb, ol = 0.05 * a[1], 0.035 * a[2]
+    hb, ol = 0.05 * a[1] + 0.02 * sex, 0.035 * a[2]
     P[14] *= 1.0 + hb
     P[15] *= 1.0 - 0.6 * hb + ol
     P[16] *= 1.0 - 0.6 * hb - 1.5 * ol
-    hd = phi(0.9 * a[3] + 3.0 * (m - 0.3))
+    hd = phi(0.9 * a[3] + 3.0 * (m - 0.3) + 0.8 * rec[SHAPE0 + S_MIDFACE])
     _palette(_HAIR, hd, 17, P)
     red = max(phi(a[4]) - 0.75, 0.0) * 4.0 * (1.0 - hd)
     P[17] *= 1.0 + 0.5 * red
     P[18] *= 1.0 - 0.1 * red
     P[19] *= 1.0 - 0.35 * red
-    grey = phi(a[5] - 1.7)
+    grey = phi(a[5] - 1.7 + 1.6 * (rec[SHAPE0 + S_AGE] - 0.1))  # greying with age
     for c in range(3):
-        P[17 + c] += (0.58 - P[17 + c]) * grey
+        P[17 + c] += (0.62 - P[17 + c]) * grey
     idk = phi(0.8 * a[6] + 2.8 * (m - 0.2))
     hue = phi(a[7])
     light_r, light_g, light_b = 0.30 + 0.10 * hue, 0.42 - 0.02 * hue, 0.55 - 0.33 * hue
@@ -91,38 +132,151 @@ def appearance(rec, P):
     P[20] = light_r + (0.24 - light_r) * brown + (0.09 - 0.24) * dark
     P[21] = light_g + (0.13 - light_g) * brown + (0.05 - 0.13) * dark
     P[22] = light_b + (0.065 - light_b) * brown + (0.03 - 0.065) * dark
-    lr, ld = 0.04 * a[8], phi(a[9])
-    lipdark = 1.0 - 0.12 * ld - 0.18 * m + 0.05 * a[27]
+    # Make-up, worn by about half the women: lipstick, eyeliner and mascara, shadow, blush.
+    mk = smoothstep(1.6, 2.4, a[42] - 2.5 * rec[SHAPE0 + S_SEX])
+    lr, ld = 0.04 * a[8] + 0.10 * mk, phi(a[9])
+    lipdark = 1.0 - 0.12 * ld - 0.18 * m + 0.05 * a[27] - 0.12 * mk * (phi(a[42] + a[8]) - 0.3)
     P[23] = P[14] * (0.92 + lr) * lipdark
-    P[24] = P[15] * (0.68 - 0.6 * lr) * lipdark
-    P[25] = P[16] * (0.74 - 0.3 * lr) * lipdark
+    P[24] = P[15] * (0.68 - 0.6 * lr - 0.12 * mk) * lipdark
+    P[25] = P[16] * (0.74 - 0.3 * lr - 0.05 * mk) * lipdark
     # Brows: hair colour, but always darker than the skin around them (fair brows on dark skin
-    # are rare, and without the contrast the face loses its most robust feature).
+    # are rare, and without the contrast the face loses its most robust feature). Men's are
+    # thicker, lower and straighter; women's thinner and arched.
     bc = 0.75 + 0.1 * a[20]
     for c in range(3):
         P[26 + c] = min(P[17 + c] * bc * (1.0 - 0.25 * grey), 0.5 * P[14 + c])
-    P[29] = min(max(0.7 + 0.15 * a[10], 0.35), 0.95)  # brow density
-    P[30] = a[11]  # brow thickness
-    P[31] = max(phi(a[12]) - 0.62, 0.0) / 0.38  # stubble (about 4 in 10 have some)
-    P[32] = 0.10 * (1.0 + 0.5 * a[13])  # blush
-    P[33] = 0.07 * (1.0 + 0.5 * a[14])  # eye-area shadow
-    P[34] = min(max(0.06 * (1.0 + 0.35 * a[15]), 0.015), 0.15)  # fine texture amplitude
-    P[35] = 6.3 + 0.8 * a[16]  # front hairline height above the eyes
-    P[36] = phi(0.9 * a[17]) ** 1.6  # hair length over the sides and back
-    P[37] = max(a[18] - 0.4, 0.0) * 1.6  # fringe
-    P[38] = min(max(1.0 + 0.4 * a[19], 0.3), 2.2)  # skin shine
+    P[29] = min(max(0.72 + 0.15 * a[10] + 0.08 * sex, 0.35), 0.97)  # brow density
+    P[30] = 1.2 * a[11] + 0.6 * sex  # brow thickness
+    P[31] = stubble * (0.35 + 0.65 * phi(a[12] - 0.5))
+    P[32] = 0.10 * (1.0 + 0.5 * a[13]) + 0.08 * mk  # blush
+    P[33] = 0.07 * (1.0 + 0.5 * a[14]) + 0.12 * mk  # eye-area shadow
+    P[34] = min(max(0.06 * (1.0 + 0.35 * a[15]) + 0.03 * age, 0.015), 0.17)  # fine texture amplitude
+    P[35] = 6.3 + 0.8 * a[16] + 2.0 * bald + 8.0 * bald * bald  # front hairline height above the eyes
+    P[36] = hair_len ** 1.3  # hair length over the sides and back
+    P[37] = min(max(a[18] - 0.4, 0.0) * 1.6, 1.5) * (1.0 - bald)  # fringe
+    P[38] = min(max(1.0 + 0.4 * a[19] + 0.3 * mk, 0.3), 2.2)  # skin shine
     P[39] = 37.0 * a[21]
     P[40] = 37.0 * a[22]
-    P[41] = min(max(0.8 + 0.15 * a[23], 0.3), 1.0)
+    P[41] = min(max(0.8 + 0.15 * a[23] + 0.3 * mk - 0.1 * male, 0.3), 1.0)
     P[42] = a[24]
     P[43] = max(a[25], 0.0)
-    P[44] = a[26]
+    P[44] = 1.4 * a[26] - 0.7 * sex
     P[54] = a[27] * 0.5
     P[55] = 1.7 * a[21] + 0.9 * a[16]  # hairline wave phase
     P[56] = 0.45 * abs(a[22])  # hairline wave depth (cm)
     P[58] = P[56] * math.cos(P[55])
     P[59] = P[56] * math.sin(P[55])
+    # Facial hair (P[31] stubble): moustache, goatee, full beard, and how dense and dark.
+    P[P_MOUSTACHE], P[P_GOATEE], P[P_FULL_BEARD] = moustache, goatee, full
+    P[P_BEARD_DENSITY] = 0.55 + 0.45 * length
+    P[P_BEARD_LINE] = 0.8 * math.tanh(a[47])  # the cheek line, low (-) to high (+)
+    # Beards are often redder, lighter or greyer than the hair on the head.
+    bt = 0.1 * a[48] + 0.25 * grey * phi(a[47] - 0.5)
+    for c in range(3):
+        P[P_BEARD_RGB + c] = P[17 + c] + (0.62 - P[17 + c]) * bt
+    P[P_BEARD_RGB] *= 1.0 + 0.15 * max(a[4], 0.0)
+    # Short hair is clipped close in some (a buzz cut: skin shows between the hairs).
+    P[P_HAIR_COVER] = 1.0 - 0.55 * smoothstep(0.8, 1.6, a[48] + 1.2 * rec[SHAPE0 + S_SEX] - 1.5 * hair_len)
+    # Hair: curls, a parting, a receding hairline, long hair over the shoulders.
+    P[P_CURL] = curl
+    P[P_PARTING_U] = 3.0 * math.tanh(2.0 * a[35])  # centre or side
+    P[P_PARTING] = smoothstep(0.3, 0.6, phi(a[35] * 0.7 + a[16])) * (1.0 - curl) * (1.0 - bald)
+    P[P_RECESSION] = 2.5 * bald + 1.2 * smoothstep(1.5, 3.5, 2.0 * rec[SHAPE0 + S_SEX] + rec[SHAPE0 + S_AGE])
+    P[P_LONG_HAIR] = smoothstep(0.4, 0.95, hair_len)
+    P[P_LINER] = mk
+    # Brow tail: where the brow ends (|u| - 1, cm).
+    P[P_BROW_END] = 4.6 - 0.5 * phi(a[43])
+    # Brow height over the eye (men's lower) and its slope: tails that fall, or run level.
+    P[P_BROW_Y] = 0.15 * math.tanh(a[49]) - 0.08 * sex
+    P[P_BROW_SLOPE] = 0.25 + 0.18 * math.tanh(a[50])
+    # Skin: freckles (mostly on light skin), moles, blemishes; wrinkles with age.
+    P[P_FRECKLES] = smoothstep(1.2, 2.0, a[37] - 0.6 * a[0])
+    P[P_MOLE] = smoothstep(0.2, 1.4, a[38])
+    P[P_MOLE_U] = 1.5 + 3.5 * phi(a[39])
+    P[P_MOLE_V] = -9.0 + 8.5 * phi(a[40])
+    P[P_MOLE2_U] = -1.0 - 4.0 * phi(a[40] - a[39])
+    P[P_MOLE2_V] = -8.5 + 9.0 * phi(a[39] + a[38])
+    P[P_BLEMISH] = smoothstep(0.9, 1.7, a[44] - 0.5 * rec[SHAPE0 + S_AGE])
+    P[P_MARKS] = P[P_FRECKLES] + P[P_MOLE] + P[P_BLEMISH]
+    wr = rec[SHAPE0 + S_AGE] + 0.5 * a[41]
+    # (Faint lines would not show: each starts where it becomes visible; the nasolabial folds
+    # first, as ``paint`` looks for the others only where they are.)
+    P[P_WRINKLE_FOREHEAD] = smoothstep(0.5, 2.2, wr)
+    P[P_WRINKLE_EYES] = smoothstep(0.8, 2.4, wr)
+    P[P_WRINKLE_NASOLABIAL] = smoothstep(0.3, 2.0, wr)
+    # Eyes: a higher or lower upper lid, rounder or more almond-shaped, and the lid crease, from a
+    # deep fold to none (the monolid, which goes with a flat midface, see basis S_MIDFACE).
+    P[P_LID] = 0.49 + 0.04 * math.tanh(a[45])
+    P[P_ALMOND] = 0.18 + 0.1 * math.tanh(0.8 * a[46] - 0.6 * a[45])
+    P[P_CREASE_H] = 0.30 + 0.08 * math.tanh(a[46])
+    P[P_CREASE] = 0.26 * smoothstep(2.2, 0.6, rec[SHAPE0 + S_MIDFACE] + 0.5 * a[46])
+    # Glasses: about 3 in 10 identities (more of the old), in 80% of their photos (image_switches).
+    gl = smoothstep(0.45, 0.85, a[29] + 0.4 * rec[SHAPE0 + S_AGE])
+    sq = phi(a[30])
+    P[P_GLASSES] = gl
+    P[P_LENS_SQ] = sq
+    size = phi(a[31])
+    P[P_LENS_A] = 2.05 + 0.55 * size
+    P[P_LENS_B] = (1.25 + 0.6 * size) * (1.0 - 0.25 * sq)
+    P[P_LENS_U] = EYE_X + 0.12 + 0.15 * size
+    P[P_LENS_V] = 0.1 + 0.15 * size
+    P[P_BRIDGE_V] = P[P_LENS_V] + 0.45 * P[P_LENS_B]
+    fr = phi(a[32])
+    if fr < 0.3:  # thin metal: gold or silver
+        P[P_FRAME_T] = 0.07
+        gold = smoothstep(0.1, 0.2, fr)
+        P[P_FRAME_RGB], P[P_FRAME_RGB + 1], P[P_FRAME_RGB + 2] = 0.55 + 0.1 * gold, 0.55, 0.55 - 0.25 * gold
+    else:  # plastic, thin to thick: black, dark brown, tortoiseshell, navy, red
+        P[P_FRAME_T] = 0.11 + 0.16 * phi(a[32] * 3.0 - a[31])
+        k = phi(3.0 * a[32] + a[30])
+        if k < 0.5:
+            P[P_FRAME_RGB], P[P_FRAME_RGB + 1], P[P_FRAME_RGB + 2] = 0.04, 0.035, 0.035
+        elif k < 0.75:
+            P[P_FRAME_RGB], P[P_FRAME_RGB + 1], P[P_FRAME_RGB + 2] = 0.22, 0.12, 0.06
+        elif k < 0.9:
+            P[P_FRAME_RGB], P[P_FRAME_RGB + 1], P[P_FRAME_RGB + 2] = 0.06, 0.08, 0.18
+        else:
+            P[P_FRAME_RGB], P[P_FRAME_RGB + 1], P[P_FRAME_RGB + 2] = 0.35, 0.06, 0.06
+    t = phi(a[33])
+    P[P_TINT] = 0.06 + 0.25 * smoothstep(0.8, 0.9, t) + 0.25 * smoothstep(0.95, 0.98, t)
+    P[P_TINT + 1], P[P_TINT + 2], P[P_TINT + 3] = 0.08 + 0.1 * t, 0.08 + 0.05 * t, 0.09
     return m
+
+
+# Within-identity switches from the image's noise seed (counters of background.hash_uniform; 0
+# and 1 place the sensor noise): glasses on or off, a hat or cap.
+HASH_GLASSES_OFF, HASH_HAT, HASH_HAT_KIND, HASH_HAT_COLOUR, HASH_HAT_SHADE = 2, 3, 4, 5, 6
+GLASSES_OFF = 0.2  # the share of a wearer's images without glasses
+HAT = 0.08  # the share of images with a hat or cap
+
+
+@njit(cache=True, fastmath=True)
+def image_switches(seed, P):
+    """Per-image accessories (P[64], P[83:90]): a pure function of the image's noise seed."""
+    if hash_uniform(seed, HASH_GLASSES_OFF) < GLASSES_OFF:
+        P[P_GLASSES] = 0.0
+    P[P_HAT] = 0.0
+    if hash_uniform(seed, HASH_HAT) < HAT:
+        P[P_HAT] = 1.0
+        kind = hash_uniform(seed, HASH_HAT_KIND)
+        P[P_HAT_CAP] = 1.0 if kind < 0.55 else 0.0
+        P[P_HAT_FRONT] = 5.2 + 1.2 * hash_uniform(seed, HASH_HAT_SHADE) if kind < 0.55 else 4.6 + 1.6 * kind
+        P[P_HAT_BACK] = 1.5 if kind < 0.55 else -0.5
+        col = hash_uniform(seed, HASH_HAT_COLOUR)
+        shade = 0.04 + 0.5 * hash_uniform(seed, HASH_HAT_SHADE) ** 1.5
+        o = P_HAT_RGB
+        if col < 0.3:  # grey to black
+            P[o], P[o + 1], P[o + 2] = shade, shade, shade
+        elif col < 0.5:  # navy
+            P[o], P[o + 1], P[o + 2] = 0.3 * shade, 0.35 * shade, 0.8 * shade + 0.05
+        elif col < 0.65:  # red
+            P[o], P[o + 1], P[o + 2] = 0.7 * shade + 0.1, 0.12 * shade, 0.12 * shade
+        elif col < 0.8:  # beige / khaki
+            P[o], P[o + 1], P[o + 2] = 0.35 + shade * 0.5, 0.3 + shade * 0.4, 0.2 + shade * 0.25
+        elif col < 0.9:  # green
+            P[o], P[o + 1], P[o + 2] = 0.2 * shade + 0.03, 0.45 * shade + 0.05, 0.25 * shade
+        else:  # white
+            P[o], P[o + 1], P[o + 2] = 0.75, 0.74, 0.72
 
 
 @njit(cache=True, fastmath=True)
@@ -187,12 +341,43 @@ def _one_sided(z):
     return z * z / (z + 0.3)
 
 
+# Named shape components (basis._shape_components) that vary with population (expression_coeffs).
+POP_CHEEKBONES, POP_NOSE_WIDTH, POP_BRIDGE, POP_EYE_SPACING, POP_TILT, POP_EYE_DEPTH = 4, 11, 12, 15, 17, 19
+POP_BROW_RIDGE, POP_MOUTH_WIDTH, POP_UPPER_LIP, POP_LOWER_LIP = 20, 24, 25, 26
+
+
 @njit(cache=True)
 def expression_coeffs(coeffs, one_sided, out):
-    """Blend weights [B, 144]: shape as is, expressions with the one-sided ones rectified."""
+    """Blend weights [B, 144]: shape as is but for the trait components (sex, age, beard, hair; see
+    ``traits``), expressions with the one-sided ones rectified."""
     for b in range(coeffs.shape[0]):
         for k in range(N_SHAPE):
             out[b, k] = coeffs[b, SHAPE0 + k]
+        rec = coeffs[b].astype(np.float64)
+        sex, age, hair_len, curl, bald, stubble, moustache, goatee, full, length = traits(rec)
+        out[b, S_SEX] = 1.6 * sex
+        out[b, S_AGE] = smoothstep(0.3, 1.0, age)
+        zw = rec[SHAPE0 + S_WEIGHT]
+        out[b, S_WEIGHT] = zw + 0.3 * zw * abs(zw) if zw > 0.0 else 0.8 * zw  # more heavy than very thin people
+        out[b, S_BEARD] = (full + 0.4 * goatee * (1.0 - full)) * (0.3 + 0.9 * length)
+        out[b, S_LONG_HAIR] = smoothstep(0.4, 0.95, hair_len) * (0.7 + 0.3 * curl)
+        out[b, S_HAIR_VOLUME] = (0.7 * rec[SHAPE0 + S_HAIR_VOLUME] + 1.6 * curl * hair_len) * (1.0 - bald)
+        # Features that vary together across populations: with the skin's melanin (the first
+        # appearance value) a wider nose with a lower bridge, fuller and wider lips; with a flat
+        # midface (S_MIDFACE) wide cheekbones, a low bridge and brow ridge, shallow-set eyes with an
+        # upward tilt set further apart. Linear in the record, like the components themselves.
+        za, zm = rec[ALB0], rec[SHAPE0 + S_MIDFACE]
+        out[b, POP_NOSE_WIDTH] += 0.9 * za + 0.3 * zm
+        out[b, POP_BRIDGE] += -0.6 * za - 0.5 * zm
+        out[b, S_LIPS] += 0.8 * za - 0.2 * zm
+        out[b, POP_UPPER_LIP] += 0.4 * za
+        out[b, POP_LOWER_LIP] += 0.4 * za
+        out[b, POP_MOUTH_WIDTH] += 0.3 * za
+        out[b, POP_BROW_RIDGE] -= 0.4 * zm
+        out[b, POP_EYE_DEPTH] -= 0.5 * zm
+        out[b, POP_TILT] += 0.5 * zm
+        out[b, POP_CHEEKBONES] += 0.5 * zm
+        out[b, POP_EYE_SPACING] += 0.4 * zm + 0.3 * za
         for k in range(N_EXPR):
             z = coeffs[b, EXPR0 + k]
             out[b, N_SHAPE + k] = _one_sided(z) if one_sided[k] else z
@@ -272,6 +457,8 @@ def render_one(
     h, w = img.shape[0], img.shape[1]
     nv = V.shape[0]
     tone = appearance(rec, P)
+    seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
+    image_switches(seed, P)
     _pose_and_camera(rec, P)
     _eyes_open(rec, P, rec[SHAPE0 + 16])
     _gaze(rec, P)
@@ -389,7 +576,8 @@ def render_one(
         LIT[i, 3] = s12
         LIT[i, 7] = s12 * s12 * s12 * s12
         LIT[i, 8] = hair_level(
-            uv[i, 1], hair_w[i, 0], hair_w[i, 1], hair_w[i, 2], hair_w[i, 3], hair_w[i, 4], hair_w[i, 5], hair_w[i, 6], Pt
+            uv[i, 1], hair_w[i, 0], hair_w[i, 1], hair_w[i, 2], hair_w[i, 3], hair_w[i, 4], hair_w[i, 5], hair_w[i, 6],
+            hair_w[i, 7], Pt,
         )
         if front[i] > 0.5:
             lum += 0.299 * LIT[i, 0] * LIT[i, 4] + 0.587 * LIT[i, 1] * LIT[i, 5] + 0.114 * LIT[i, 2] * LIT[i, 6]
@@ -401,7 +589,6 @@ def render_one(
     k = exposure(lum, n_lum)
     kr, kg, kb = k * (1.0 + wb), k, k * (1.0 - wb)
     sigma = bp[38]
-    seed = int(abs(rec[NOISE0 + N_SEED]) * 1.0e6) & 0xFFFFFF
     oy, ox = int(hash_uniform(seed, 0) * 256.0), int(hash_uniform(seed, 1) * 256.0)
     gh, gw = h // 4 + 2, w // 4 + 2
     # Edge anti-aliasing needs a coverage estimate: the foreground mask filtered with a 3x3 tent

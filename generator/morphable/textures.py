@@ -1,4 +1,4 @@
-"""The detail maps (skin pores, hair strands) and the sensor-noise map, made from a fixed seed.
+"""The detail maps (skin pores, hair strands, curls) and the sensor-noise map, made from a fixed seed.
 
 Module-level constants, not model fields: the per-pixel shader reads them as globals, which numba
 compiles in as constant data. Handed in as an argument instead, the array would cost an atomic
@@ -31,18 +31,22 @@ def _build() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.Generator(np.random.PCG64(1994))
     skin = 0.6 * _filtered_noise(rng, 0.8, 0.8) + 0.4 * _filtered_noise(rng, 4.0, 4.0)
     hair = np.clip(0.5 + 0.3 * _filtered_noise(rng, 5.0, 0.6), 0.0, 1.0)
+    # Sensor noise: unit variance, triangular (the sum of two uniforms), float32.
+    noise = (rng.random((SIZE, SIZE)) + rng.random((SIZE, SIZE)) - 1.0).astype(np.float32) * np.float32(2.45)
+    # Curly hair: round clumps with bright tops and dark gaps (drawn after the others, so that
+    # their values did not change when it was added).
+    curls = np.clip(0.5 + 0.25 * np.tanh(1.2 * _filtered_noise(rng, 1.8, 1.8)), 0.0, 1.0)
     detail = np.stack([
         (np.clip(np.rint(skin * 0.5 / SKIN_STEP), -127, 127) + 128).astype(np.uint8),
         np.rint(hair / HAIR_STEP).astype(np.uint8),
+        np.rint(curls / HAIR_STEP).astype(np.uint8),
     ])
-    # Sensor noise: unit variance, triangular (the sum of two uniforms), float32.
-    noise = (rng.random((SIZE, SIZE)) + rng.random((SIZE, SIZE)) - 1.0).astype(np.float32) * np.float32(2.45)
     # Row-major whatever the numpy version: numpy 1.x hands the FFT's real part back in column order,
     # and numba can neither cache a kernel that reads a non-contiguous global (it recompiled the
     # renderer in every process) nor index it as cheaply.
     return np.ascontiguousarray(detail), np.ascontiguousarray(noise)
 
 
-DETAIL, SENSOR_NOISE = _build()  # [2, 256, 256] uint8 (skin, hair); [256, 256] float32
+DETAIL, SENSOR_NOISE = _build()  # [3, 256, 256] uint8 (skin, hair, curls); [256, 256] float32
 DETAIL.flags.writeable = False
 SENSOR_NOISE.flags.writeable = False
