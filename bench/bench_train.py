@@ -3,7 +3,7 @@
     python bench/bench_train.py                      # makes its own shards and real folder in a temp dir
     python bench/bench_train.py --data data/syn_1k_20 --real data/real_faces --batches 40
 
-Loader numbers (without augmentation, and with the ``default`` and ``strong`` augmentation presets
+Loader numbers (without augmentation, and with the ``light`` (the default), ``medium`` and ``strong`` augmentation presets
 of ``synth train --augment``) are for ONE process (run it with workers=0, i.e. in this process), so they are the
 per-worker rate: what one loader core delivers to the GPU. "images/s" counts training images the
 loader hands over; under domain mixup each comes with a real image too, which is decoded on its
@@ -119,11 +119,11 @@ def main():
         jpeg = np.mean([os.path.getsize(p) for p, _ in real.items[:200]]) if isinstance(real, data.RealFolder) else 0
         print(f"data: {syn.num_samples} synthetic samples in {len(syn.urls)} shards; real images ~{jpeg / 1024:.1f} KiB")
         print(f"loader, one process, batch {args.batch}, {args.size}x{args.size}:")
-        for aug in ("off", "default", "strong"):
+        for aug in ("off", "light", "medium", "strong"):
             rate, cpu = bench_loader(syn, None, args.batch, args.batches, args.size, args.shuffle_buffer, aug)
             print(f"  synthetic, augment {aug:<8} {rate:8.0f} images/s ({cpu:.0f} per CPU second)")
-        rate, cpu = bench_loader(syn, real, args.batch, args.batches, args.size, args.shuffle_buffer, "default")
-        print(f"  with domain mixup, augment default {rate:8.0f} images/s ({cpu:.0f} per CPU second; "
+        rate, cpu = bench_loader(syn, real, args.batch, args.batches, args.size, args.shuffle_buffer, "light")
+        print(f"  with domain mixup, augment light {rate:8.0f} images/s ({cpu:.0f} per CPU second; "
               "+ as many real images, cached after first use)")
         print(f"  mix + normalise (CPU)   {bench_mix(args.batch, args.size):8.0f} images/s")
     rate = bench_step(args.network, args.step_batch, args.steps, args.size)

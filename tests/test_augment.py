@@ -24,7 +24,8 @@ def only(name: str, **extra) -> AugmentConfig:
 
 
 def test_presets_and_mappings_parse_and_bad_values_are_one_line_errors():
-    assert parse_augment("default") == AugmentConfig()
+    assert parse_augment("medium") == AugmentConfig()
+    assert parse_augment("default") == parse_augment("light") == parse_augment(True)
     assert not parse_augment("off").active and not parse_augment(None).active and not parse_augment(False).active
     assert parse_augment({"preset": "strong", "p_grey": 0.5}).p_grey == 0.5
     assert parse_augment({"preset": "strong"}).rotate == 15.0

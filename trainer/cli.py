@@ -44,8 +44,8 @@ def _csv_floats(value: str | None) -> list[float] | None:
               help="Decoded real images (--real DIR) kept in memory per loader worker, in MB [default: 1024; 0: off].")
 @click.option("--resampled", is_flag=True, default=None, help="Draw shards with replacement (multi-node, many shards).")
 @click.option("--no-flip", is_flag=True, help="No random horizontal flips.")
-@click.option("--augment", help="Augmentation of synthetic images: default, light, strong or off (camera effects, "
-                                "warps, colour, occluders; see trainer/augment.py) [default: default].")
+@click.option("--augment", help="Augmentation of synthetic images: light (camera effects), medium or strong (also "
+                                "warps and occluders), or off; see trainer/augment.py [default: light].")
 @click.option("--no-augment", is_flag=True, help="Same as --augment off.")
 @click.option("--augment-real/--no-augment-real", default=None, help="Augment the real images of domain mixup too.")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on GPU (default on).")

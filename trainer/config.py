@@ -122,7 +122,7 @@ class TrainConfig:
     resampled: bool = False
     flip: bool = True
     crop: float = 1.0
-    augment: Any = "default"  # synthetic images: a preset (default, light, strong, off) or a mapping of options
+    augment: Any = "light"  # synthetic images: a preset (light, medium, strong, off) or a mapping of options
     augment_real: bool = False  # augment the real images of domain mixup too
     amp: bool = True
     seed: int = 0
