@@ -169,13 +169,17 @@ DAMAGE = {
 }
 
 
+def _damaged_copy(existing, dest, apply):
+    """A copy of the finished build with one damage applied, and its file hashes before any command."""
+    shutil.copytree(existing, dest)
+    apply(dest)
+    return dest, tree_hashes(dest)
+
+
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_damaged_outputs_give_one_line_and_are_left_alone(existing, tmp_path, damage):
     apply, needle = DAMAGE[damage]
-    out = tmp_path / "data"
-    shutil.copytree(existing, out)
-    apply(out)
-    before = tree_hashes(out)
+    out, before = _damaged_copy(existing, tmp_path / "data", apply)
     runner = CliRunner()
     for args in (["build", *BASE, "--out", str(out), "--workers", "0"],
                  ["build", *BASE, "--out", str(out), "--workers", "0", "--overwrite"],
@@ -355,10 +359,7 @@ TRAIN_DAMAGE = {
 @pytest.mark.parametrize("damage", sorted(TRAIN_DAMAGE))
 def test_training_on_damaged_data_is_one_line_and_trains_nothing(existing, tmp_path, damage):
     apply, needle = TRAIN_DAMAGE[damage]
-    data = tmp_path / "data"
-    shutil.copytree(existing, data)
-    apply(data)
-    before = tree_hashes(data)
+    data, before = _damaged_copy(existing, tmp_path / "data", apply)
     run = tmp_path / "run"
     result = CliRunner().invoke(main, _train(data, run))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
